@@ -62,6 +62,20 @@ char *pmq_slice_dup(pmq_slice_t s);
  * When reject_nul is set, U+0000 is rejected too (MQTT 3.1.1 §1.5.3). */
 bool pmq_utf8_is_valid(pmq_slice_t s, bool reject_nul);
 
+/* ---- client protocol errors are data (STYLE §3) ----
+ * A codec that rejects input returns PMQ_EPROTO (or PMQ_ETOOBIG) and fills one of
+ * these; one function per protocol turns it into a STOMP ERROR frame or an MQTT
+ * CONNACK code / disconnect. reason is a short human sentence for the client. */
+typedef struct pmq_proto_err {
+    int code;          /* protocol-specific code (MQTT CONNACK return code, HTTP status, 0) */
+    bool must_close;   /* the connection must be closed after reporting */
+    char reason[160];  /* NUL-terminated */
+} pmq_proto_err_t;
+
+/* Fills err with a formatted reason; returns rc so callers can `return pmq_proto_fail(...)`. */
+int pmq_proto_fail(pmq_proto_err_t *err, int rc, int code, bool must_close, const char *fmt, ...)
+    PMQ_PRINTF(5, 6);
+
 /* ---- allocation: every layer allocates through these so unit tests can swap in
  * cmocka's leak-checking allocator (pmq_alloc_set_hooks). Any thread. ---- */
 

@@ -1,5 +1,6 @@
 /* pmq_strerror / pmq_errname over the X-macro table in paxmq/err.h, falling back to
  * strerror for negative errno values (libuv passes those through). */
+#include <stdio.h>
 #include <string.h>
 
 #include "paxmq/base.h"
@@ -39,4 +40,16 @@ const char *pmq_errname(int err) {
         return n ? n : "ERRNO";
     }
     return "UNKNOWN";
+}
+
+int pmq_proto_fail(pmq_proto_err_t *err, int rc, int code, bool must_close, const char *fmt, ...) {
+    if (err != NULL) {
+        err->code = code;
+        err->must_close = must_close;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->reason, sizeof(err->reason), fmt, ap);
+        va_end(ap);
+    }
+    return rc;
 }
