@@ -1,0 +1,159 @@
+/* Broker internals shared by the files of src/broker. Not a public contract.
+ *
+ * Model: a queue holds entries; an entry points at a shared pmq_msg_t and is in exactly
+ * one place: a ready list (per priority), a consumer's in-flight list, or nowhere while
+ * an ACK/DLQ/EXPIRE command for it is in the log pipeline (PENDING). Topics hold no
+ * messages: a publish is copied to the non-durable subscribers online now and, for
+ * persistent messages, stored in each matching durable subscription's queue. */
+#ifndef PMQ_BROKER_INT_H
+#define PMQ_BROKER_INT_H
+
+#include "paxmq/assert.h"
+#include "paxmq/broker.h"
+#include "paxmq/map.h"
+
+#define BROKER_PRIORITIES 10
+#define BROKER_DISPATCH_BUDGET 4096 /* deliveries per broker_run call */
+#define BROKER_VOLATILE_BIT (1ull << 63)
+
+typedef enum bq_kind {
+    BQ_QUEUE = 0, /* /queue/NAME (the DLQ too) */
+    BQ_DSUB = 1,  /* a durable topic subscription's queue: "dsub:CLIENT:NAME" */
+    BQ_TEMP = 2,  /* /remote-temp-queue/...: volatile, owned by a connection */
+} bq_kind_t;
+
+typedef enum bq_state {
+    BQ_READY = 0,
+    BQ_INFLIGHT = 1,
+    BQ_PENDING = 2,
+} bq_state_t;
+
+typedef struct bq_entry bq_entry_t;
+typedef struct broker_queue broker_queue_t;
+
+struct bq_entry {
+    pmq_list_t link;
+    pmq_msg_t *msg;
+    broker_queue_t *queue;
+    broker_sub_t *owner; /* while INFLIGHT */
+    uint64_t seq;        /* key in queue->by_seq (points here) */
+    uint64_t tag;        /* delivery tag while INFLIGHT */
+    uint32_t redeliveries;
+    bq_state_t state;
+};
+
+/* Seqs gathered during one loop iteration, proposed as one command in broker_run. */
+typedef struct bq_batch {
+    uint64_t *seqs;
+    size_t count, cap;
+    struct broker_waitlist *waiters; /* ACK batches: callers waiting for durability */
+} bq_batch_t;
+
+typedef struct broker_waitlist {
+    size_t count, cap;
+    struct {
+        broker_done_cb cb;
+        void *cookie;
+    } *items;
+} broker_waitlist_t;
+
+struct broker_queue {
+    char *name;
+    bq_kind_t kind;
+    pmq_list_t ready[BROKER_PRIORITIES];
+    uint64_t ready_count;
+    pmq_map_t by_seq;
+    uint64_t depth, bytes, inflight;
+    uint64_t admitted_pending;
+    pmq_list_t consumers;   /* broker_sub_t.qlink, round-robin order */
+    pmq_list_t waiters;     /* broker_waiter_t.link: blocked producers */
+    pmq_list_t dirty_link;  /* in broker->dirty while dispatch is pending */
+    pmq_list_t batch_link;  /* in broker->batched while a batch is non-empty */
+    bq_batch_t acks, dlqs, expires;
+    char *pattern;          /* BQ_DSUB: topic pattern */
+    pmq_list_t dsub_link;   /* BQ_DSUB: in broker->dsubs, creation order */
+    void *temp_owner;       /* BQ_TEMP */
+    uint64_t enqueued, dequeued, expired, dlq_moves, redelivered;
+};
+
+typedef struct broker_topic {
+    char *name;
+    pmq_list_t subs; /* broker_sub_t.qlink */
+    uint64_t enqueued, dropped;
+    void *temp_owner;
+} broker_topic_t;
+
+struct broker_sub {
+    broker_t *broker;
+    const broker_consumer_ops_t *ops;
+    void *owner;
+    void *user;
+    broker_ack_mode_t ack_mode;
+    uint32_t prefetch;
+    uint32_t refs;          /* 1 while open, +1 while a durable creation is pending */
+    bool closed, paused, wildcard;
+    broker_queue_t *queue;  /* queue and durable subscriptions */
+    broker_topic_t *topic;  /* exact topic subscription */
+    char *pattern;          /* topic subscriptions: "/topic/..." pattern */
+    char *dsub_name;        /* durable: the dsub queue name */
+    pmq_list_t qlink;       /* in queue->consumers, topic->subs or broker->wild_subs */
+    pmq_list_t inflight;    /* bq_entry_t.link, delivery order */
+    uint64_t inflight_count;
+    uint64_t next_tag;
+};
+
+struct broker_waiter {
+    pmq_list_t link;
+    void (*cb)(void *);
+    void *arg;
+};
+
+struct broker {
+    broker_options_t opt;
+    char *broker_id;
+    char *dlq_name; /* "/queue/ActiveMQ.DLQ" */
+    broker_log_t log;
+    pmq_map_t queues;  /* name -> broker_queue_t (BQ_QUEUE, BQ_DSUB, BQ_TEMP) */
+    pmq_map_t topics;  /* name -> broker_topic_t (exact names with live subscribers) */
+    pmq_list_t wild_subs;
+    pmq_list_t dsubs;
+    pmq_list_t dirty;
+    pmq_list_t batched;
+    uint64_t last_seq;      /* durable: last persistent message sequence */
+    uint64_t volatile_seq;
+    uint64_t last_applied;
+    broker_stats_t st;
+};
+
+/* msg.c */
+pmq_msg_t *broker__msg_new(broker_t *b, uint64_t seq, pmq_slice_t dest, const rlog_msg_props_t *p,
+                           const rlog_header_t *headers, size_t header_count, pmq_slice_t body);
+pmq_msg_t *broker__msg_from_cmd(broker_t *b, uint64_t seq, const rlog_cmd_t *c);
+
+/* dest.c */
+bool broker__pattern_matches(pmq_slice_t pattern, pmq_slice_t topic);
+bool broker__is_wildcard(pmq_slice_t dest);
+broker_queue_t *broker__queue_get(broker_t *b, pmq_slice_t name);
+broker_queue_t *broker__queue_ensure(broker_t *b, pmq_slice_t name, bq_kind_t kind);
+void broker__queue_destroy(broker_t *b, broker_queue_t *q);
+void broker__queue_mark_dirty(broker_t *b, broker_queue_t *q);
+void broker__dsub_name(pmq_buf_t *out, pmq_slice_t client_id, pmq_slice_t name);
+
+/* queue.c */
+PMQ_MUST_USE int broker__enqueue(broker_t *b, broker_queue_t *q, pmq_msg_t *m);
+void broker__entry_remove(broker_t *b, bq_entry_t *e);
+void broker__entry_requeue(broker_t *b, bq_entry_t *e, bool count_redelivery, uint64_t now_ms);
+void broker__queue_dispatch(broker_t *b, broker_queue_t *q, uint64_t now_ms, uint32_t *budget);
+void broker__queue_clear(broker_t *b, broker_queue_t *q);
+void broker__wake_waiters(broker_t *b, broker_queue_t *q);
+bool broker__queue_has_room(const broker_t *b, const broker_queue_t *q);
+void broker__topic_publish(broker_t *b, pmq_slice_t dest, pmq_msg_t *m, bool durable_copies);
+
+/* batch.c */
+PMQ_MUST_USE int broker__batch_add(broker_t *b, broker_queue_t *q, bq_batch_t *batch, uint64_t seq);
+PMQ_MUST_USE int broker__waitlist_add(broker_waitlist_t **wl, broker_done_cb cb, void *cookie);
+void broker__waitlist_finish(broker_waitlist_t *wl, int status);
+void broker__batches_flush(broker_t *b);
+void broker__batch_free(bq_batch_t *batch);
+
+#endif
