@@ -1,0 +1,8 @@
+# HTTP layer unit tests (src/http): the pure codec tests link only pmq_http_codec and
+# pmq_base, which proves the parser and writers need no libuv or nghttp2.
+pmq_unit_test(test_http_parser SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_http_parser.c
+              LIBS pmq_http_codec pmq_base)
+pmq_unit_test(test_http_json SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_http_json.c
+              LIBS pmq_http_codec pmq_base)
+pmq_unit_test(test_http_prom SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_http_prom.c
+              LIBS pmq_http_codec pmq_base m)
