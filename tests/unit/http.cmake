@@ -6,3 +6,7 @@ pmq_unit_test(test_http_json SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_http_
               LIBS pmq_http_codec pmq_base)
 pmq_unit_test(test_http_prom SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_http_prom.c
               LIBS pmq_http_codec pmq_base m)
+
+# The integration harness's test server (tests/http/test_http.py drives it).
+add_executable(http_testd ${PROJECT_SOURCE_DIR}/tests/http/http_testd.c)
+target_link_libraries(http_testd PRIVATE pmq_http)
