@@ -170,6 +170,7 @@ static bool deliver_entry(broker_t *b, broker_queue_t *q, broker_sub_t *s, bq_en
     q->dequeued++;
     pmq_list_remove(&e->link);
     q->ready_count--;
+    e->state = BQ_PENDING; /* out of the ready list; the branches below settle it */
     if (s->ack_mode == BROKER_ACK_AUTO) {
         /* Delivered is acknowledged: volatile messages go now, durable ones through the log. */
         b->st.acked++;
@@ -177,7 +178,6 @@ static bool deliver_entry(broker_t *b, broker_queue_t *q, broker_sub_t *s, bq_en
             broker__entry_remove(b, e);
             return true;
         }
-        e->state = BQ_PENDING;
         if (broker__batch_add(b, q, &q->acks, e->seq) != 0) {
             PMQ_LOG_ERROR("ack_batch_failed", "queue=%s seq=%llu", q->name,
                           (unsigned long long)e->seq);

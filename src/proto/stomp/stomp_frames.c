@@ -551,6 +551,28 @@ static int on_subscribe(stomp_session_t *s, const stomp_frame_t *f) {
     return 0;
 }
 
+/* Open transactions drop their ACK/NACKs of a subscription that is going away: its
+ * deliveries are redelivered by the broker anyway. */
+static void txn_forget_sub(stomp_session_t *s, const stomp_sub_t *sub) {
+    pmq_list_t *it, *tmp;
+    PMQ_LIST_FOREACH_SAFE(it, tmp, &s->txns) {
+        stomp_txn_t *t = PMQ_CONTAINER_OF(it, stomp_txn_t, link);
+        stomp_txn_op_t **pp = &t->head;
+        t->tail = NULL;
+        while (*pp != NULL) {
+            stomp_txn_op_t *op = *pp;
+            if (op->kind != TXN_SEND && op->sub == sub) {
+                *pp = op->next;
+                t->op_count--;
+                pmq_free(op);
+                continue;
+            }
+            t->tail = op;
+            pp = &op->next;
+        }
+    }
+}
+
 static int on_unsubscribe(stomp_session_t *s, const stomp_frame_t *f) {
     pmq_slice_t id, v;
     if (!header(f, "id", &id) || id.len == 0) {
@@ -563,6 +585,7 @@ static int on_unsubscribe(stomp_session_t *s, const stomp_frame_t *f) {
         return fail(s, f, "no such subscription", "UNSUBSCRIBE names a subscription id in use");
     }
     bool remove = sub->durable && header(f, "activemq.subscriptionName", &v);
+    txn_forget_sub(s, sub);
     pmq_list_remove(&sub->link);
     s->sub_count--;
     broker_unsubscribe(s->server->broker, sub->bsub, remove);
