@@ -423,3 +423,77 @@ def test_async_admin_mutation(testd):
                          testd.base + "/api/v1/destinations/%2Fqueue%2Forders/purge")
     assert code == 200
     assert curl(testd.base + "/api/v1/destinations/%2Fqueue%2Fnope")[0] == 404
+
+
+# ---- paxmqctl exit codes (a container HEALTHCHECK relies on them) ----
+
+def ctl(*args, env_extra=None, timeout=15):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAXMQ_")}
+    env.update(env_extra or {})
+    return subprocess.run([CTL] + list(args), capture_output=True, text=True, env=env,
+                          timeout=timeout)
+
+
+def test_paxmqctl_health_exit_codes(testd):
+    addr = "127.0.0.1:%d" % testd.port
+    r = ctl("--http", addr, "health", "--ready")
+    assert (r.returncode, r.stdout) == (0, "ok\n")
+    testd.set("notready", "catching up: 12000 entries behind")
+    r = ctl("health", "--ready", env_extra={"PAXMQ_HTTP_ADDR": addr})
+    assert (r.returncode, r.stdout) == (1, "not ready: catching up: 12000 entries behind\n")
+    assert ctl("--http", addr, "health", "--live").returncode == 0
+    testd.set("recovering")
+    assert ctl("--http", addr, "health", "--startup").returncode == 1
+    r = ctl("--http", addr, "--verbose", "health", "--startup")
+    assert r.returncode == 1 and "[-]recovery failed: local recovery in progress" in r.stdout
+
+
+def test_paxmqctl_unreachable_and_usage(testd):
+    # A closed port, and a listener that never answers (timeout): both exit 3.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    r = ctl("--http", "127.0.0.1:%d" % closed, "health", "--live")
+    assert r.returncode == 3 and "cannot connect" in r.stderr
+    with socket.socket() as mute:
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(1)
+        start = time.monotonic()
+        r = ctl("--http", "127.0.0.1:%d" % mute.getsockname()[1], "--timeout", "300",
+                "health", "--live")
+        assert r.returncode == 3 and time.monotonic() - start < 3
+    addr = "127.0.0.1:%d" % testd.port
+    for args in (["health"], ["health", "--live", "--ready"], ["bogus"], ["purge"],
+                 ["status", "extra"], ["--http", "nope:xx", "status"], ["--timeout", "0", "status"],
+                 ["--frobnicate"], []):
+        r = ctl("--http", addr, *args) if args[:1] != ["--http"] else ctl(*args)
+        assert r.returncode == 2, (args, r)
+    for args in (["--help"], ["health", "--help"], ["purge", "--help"], ["status", "-h"]):
+        r = ctl(*args)
+        assert r.returncode == 0 and r.stdout.startswith("usage: paxmqctl"), (args, r)
+
+
+def test_paxmqctl_admin_commands(testd):
+    addr = "127.0.0.1:%d" % testd.port
+    r = ctl("--http", addr, "status")
+    assert r.returncode == 0 and "role          master" in r.stdout
+    r = ctl("--http", addr, "destinations")
+    lines = r.stdout.splitlines()
+    assert r.returncode == 0 and lines[0].split() == ["NAME", "TYPE", "DEPTH", "CONSUMERS",
+                                                       "ENQUEUED", "DEQUEUED"]
+    assert lines[1].split() == ["/queue/orders", "queue", "3", "1", "9", "6"]
+    assert lines[2].startswith('/topic/pr\u00e9"ces')
+    doc = json.loads(ctl("--http", addr, "--json", "destinations").stdout)
+    assert doc["destinations"][0]["name"] == "/queue/orders"
+    r = ctl("--http", addr, "purge", "/queue/orders")
+    assert r.returncode == 1 and "401" in r.stderr
+    r = ctl("--http", addr, "--user", "admin", "--password", "nope", "purge", "/queue/orders")
+    assert r.returncode == 1
+    creds = {"PAXMQ_ADMIN_USER": "admin", "PAXMQ_ADMIN_PASSWORD": "s3cret"}
+    r = ctl("--http", addr, "purge", "/queue/orders", env_extra=creds)
+    assert (r.returncode, r.stdout) == (0, "purged /queue/orders\n")
+    r = ctl("--http", addr, "purge", "/queue/missing", env_extra=creds)
+    assert r.returncode == 1 and "404" in r.stderr
+    r = ctl("--http", addr, "drain", "--json", env_extra=creds)
+    assert r.returncode == 0 and json.loads(r.stdout) == {"draining": True}
+    assert ctl("--http", addr, "health", "--ready").returncode == 1
