@@ -85,8 +85,10 @@ static int connect_target(const ctl_target_t *t, uint64_t deadline_ms, char *err
         socklen_t sl = sizeof(soerr);
         if (rc != 0 && (errno != EINPROGRESS || wait_fd(fd, POLLOUT, deadline_ms) != 0 ||
                         getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0)) {
-            snprintf(err, len, "cannot connect to %s:%s: %s", t->host, t->port,
-                     soerr ? strerror(soerr) : errno == EINPROGRESS ? "timed out" : strerror(errno));
+            const char *why = soerr          ? strerror(soerr)
+                              : errno == EINPROGRESS ? "timed out"
+                                                     : strerror(errno);
+            snprintf(err, len, "cannot connect to %s:%s: %s", t->host, t->port, why);
             close(fd);
             fd = -1;
         }

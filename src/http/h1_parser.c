@@ -83,7 +83,8 @@ static int scan_head(http_parser_t *p, const char *data, size_t len, pmq_proto_e
         }
         if (p->reqline_end == 0) {
             if (i - p->start >= lim->request_line_bytes_max) {
-                return pmq_proto_fail(err, PMQ_EPROTO, 414, true, "request line longer than %zu bytes",
+                return pmq_proto_fail(err, PMQ_EPROTO, 414, true,
+                                      "request line longer than %zu bytes",
                                       lim->request_line_bytes_max);
             }
             if (!p->method_done && c == ' ') {
@@ -92,8 +93,8 @@ static int scan_head(http_parser_t *p, const char *data, size_t len, pmq_proto_e
                 return fail400(err, "invalid character in the method");
             }
         } else if (i - p->reqline_end >= lim->header_bytes_max) {
-            return pmq_proto_fail(err, PMQ_ETOOBIG, 431, true, "header section larger than %zu bytes",
-                                  lim->header_bytes_max);
+            return pmq_proto_fail(err, PMQ_ETOOBIG, 431, true,
+                                  "header section larger than %zu bytes", lim->header_bytes_max);
         }
     }
     return PMQ_EAGAIN;

@@ -136,7 +136,8 @@ static void op_unlink(async_op_t *op) {
 static void op_complete(async_op_t *op) {
     http_response_t *resp = op->resp;
     if (!http_response_is_cancelled(resp)) {
-        int rc = op->kind == 1 ? http_response_json(resp, 200) : http_response_text(resp, 200, "late");
+        int rc = op->kind == 1 ? http_response_json(resp, 200)
+                               : http_response_text(resp, 200, "late");
         if (rc == 0 && op->kind == 1) {
             rc = pmq_buf_append_cstr(http_response_body(resp), "{\"purged\":3}\n");
         }
