@@ -1,0 +1,163 @@
+/* Membership changes on the master (CLUSTER §3.2, implemented exactly):
+ * one change at a time, joint consensus for voters, single entries for learners, and
+ * none before the master committed an entry in its own ballot (the barrier that fixes
+ * Ongaro's single-server bug). The unsafe switch exists only so the simulator can show
+ * that the checker catches that bug. */
+#include "paxos_int.h"
+
+static bool set_has_id(const paxos_member_t *set, uint8_t n, uint32_t id) {
+    for (uint8_t i = 0; i < n; i++) {
+        if (set[i].id == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void set_remove(paxos_member_t *set, uint8_t *n, paxos_member_t m) {
+    for (uint8_t i = 0; i < *n; i++) {
+        if (paxos_member_eq(set[i], m)) {
+            set[i] = set[*n - 1];
+            (*n)--;
+            return;
+        }
+    }
+}
+
+static int append_config(paxos_t *p, uint8_t type, const paxos_config_t *cfg) {
+    PMQ_ASSERT(paxos_config_is_valid(cfg));
+    uint8_t raw[4 + 20 * (2 * PAXOS_VOTERS_MAX + PAXOS_LEARNERS_MAX)];
+    pmq_buf_t b;
+    pmq_buf_init(&b, sizeof(raw));
+    int rc = paxos_config_encode(cfg, &b);
+    if (rc == 0) {
+        PMQ_ASSERT(b.len <= sizeof(raw));
+        memcpy(raw, b.data, b.len);
+        rc = paxos__leader_append(p, type, pmq_slice(raw, b.len), NULL);
+    }
+    pmq_buf_close(&b);
+    return rc;
+}
+
+/* Number of voters in exactly one of the two sets (by exact member). */
+static int voter_diff(const paxos_config_t *old, const paxos_change_t *chg) {
+    int d = 0;
+    for (uint8_t i = 0; i < chg->n_voters; i++) {
+        d += paxos_config_is_voter(old, chg->voters[i], false) ? 0 : 1;
+    }
+    for (uint8_t i = 0; i < old->n_voters; i++) {
+        bool kept = false;
+        for (uint8_t k = 0; k < chg->n_voters; k++) {
+            kept = kept || paxos_member_eq(chg->voters[k], old->voters[i]);
+        }
+        d += kept ? 0 : 1;
+    }
+    return d;
+}
+
+static int set_voters(paxos_t *p, const paxos_change_t *chg, paxos_config_t *next, uint8_t *type) {
+    if (chg->n_voters == 0 || chg->n_voters > PAXOS_VOTERS_MAX) {
+        return PMQ_EINVAL;
+    }
+    for (uint8_t i = 0; i < chg->n_voters; i++) {
+        paxos_member_t m = chg->voters[i];
+        if (!paxos_config_is_voter(&p->conf, m, false) && !paxos_config_is_learner(&p->conf, m)) {
+            return PMQ_EINVAL; /* a new voter must have joined (and caught up) as a learner */
+        }
+        if (set_has_id(chg->voters, i, m.id)) {
+            return PMQ_EINVAL;
+        }
+    }
+    int diff = voter_diff(&p->conf, chg);
+    if (diff == 0) {
+        return PMQ_EINVAL;
+    }
+    for (uint8_t i = 0; i < chg->n_voters; i++) {
+        set_remove(next->learners, &next->n_learners, chg->voters[i]);
+    }
+    if (p->cfg.unsafe_single_server_changes) {
+        if (diff != 1) {
+            return PMQ_EINVAL;
+        }
+        memcpy(next->voters, chg->voters, sizeof(chg->voters[0]) * chg->n_voters);
+        next->n_voters = chg->n_voters;
+        *type = PAXOS_ENTRY_CONFIG_FINAL;
+        return 0;
+    }
+    next->joint = true;
+    memcpy(next->new_voters, chg->voters, sizeof(chg->voters[0]) * chg->n_voters);
+    next->n_new = chg->n_voters;
+    *type = PAXOS_ENTRY_CONFIG_JOINT;
+    return 0;
+}
+
+int paxos_propose_change(paxos_t *p, const paxos_change_t *chg) {
+    PMQ_ASSERT(!p->in_batch);
+    if (p->role != PAXOS_ROLE_LEADER) {
+        return PMQ_ENOTLEADER;
+    }
+    if ((!p->serving && !p->cfg.unsafe_single_server_changes) || p->transfer_to != 0) {
+        return PMQ_EAGAIN; /* §3.2 rule 3: not before an entry of my ballot committed */
+    }
+    if (p->conf_index > p->commit || p->conf.joint) {
+        return PMQ_EAGAIN; /* §3.2 rule 2: one change in flight */
+    }
+    paxos_config_t next = p->conf;
+    uint8_t type = 0;
+    int rc = 0;
+    switch (chg->kind) {
+    case PAXOS_CHANGE_ADD_LEARNER:
+        if (chg->member.id == 0 || paxos_config_is_voter(&p->conf, chg->member, false) ||
+            set_has_id(next.learners, next.n_learners, chg->member.id) ||
+            next.n_learners == PAXOS_LEARNERS_MAX) {
+            return PMQ_EINVAL;
+        }
+        next.learners[next.n_learners++] = chg->member;
+        type = PAXOS_ENTRY_ADD_LEARNER;
+        break;
+    case PAXOS_CHANGE_REMOVE_LEARNER:
+        if (!paxos_config_is_learner(&p->conf, chg->member)) {
+            return PMQ_EINVAL;
+        }
+        set_remove(next.learners, &next.n_learners, chg->member);
+        type = PAXOS_ENTRY_REMOVE_LEARNER;
+        break;
+    case PAXOS_CHANGE_SET_VOTERS:
+        rc = set_voters(p, chg, &next, &type);
+        break;
+    default:
+        return PMQ_EINVAL;
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    if (!paxos_config_is_valid(&next)) {
+        return PMQ_EINVAL;
+    }
+    return append_config(p, type, &next);
+}
+
+/* Called by the master after its commit index may have moved: a committed joint
+ * config is followed by CONFIG_FINAL, a master outside a committed final config
+ * steps down (§3.2 rule 5), and the members tracked shrink to what is still needed. */
+void paxos__after_commit_config(paxos_t *p, uint64_t old_commit) {
+    if (p->role != PAXOS_ROLE_LEADER || p->conf_index > p->commit) {
+        return;
+    }
+    if (p->conf.joint) {
+        paxos_config_t next = p->conf;
+        memcpy(next.voters, next.new_voters, sizeof(next.voters[0]) * next.n_new);
+        next.n_voters = next.n_new;
+        next.n_new = 0;
+        next.joint = false;
+        (void)!append_config(p, PAXOS_ENTRY_CONFIG_FINAL, &next); /* retried next time */
+        return;
+    }
+    if (p->conf_index <= old_commit) {
+        return;
+    }
+    paxos__prog_rebuild(p);
+    if (!paxos__self_voter(p)) {
+        paxos__become_follower(p, p->ballot, (paxos_member_t){0});
+    }
+}

@@ -1,0 +1,750 @@
+/* Unit tests for the Paxos core (paxos*.c): one behaviour each, driven through the
+ * public batch interface by a tiny synchronous harness (every message goes through the
+ * real wire codec). Where a test follows a rule of Paxos or CLUSTER.md it names it. The
+ * randomized, fault-injecting checks live in tests/sim (paxmq-sim). */
+#include <stdio.h>
+
+#include "test_util.h"
+
+#include "paxmq/paxos.h"
+
+#define TN_MAX 5
+#define TQ_MAX 4096
+#define TDISK_MAX 512
+
+typedef struct tdisk {
+    paxos_hard_t hard;
+    bool has_snap;
+    paxos_snap_meta_t snap;
+    uint64_t n; /* entries 1..n at ents[i - 1] (no compaction on disk in these tests) */
+    paxos_entry_t ents[TDISK_MAX];
+} tdisk_t;
+
+typedef struct tnode {
+    paxos_t *p;
+    pmq_rng_t rng;
+    paxos_member_t me;
+    bool up;
+    bool hold_persist; /* do not acknowledge writes (durability tests) */
+    uint64_t last_seq;
+    int n_cmds;
+    char cmds[128][16]; /* applied CMD payloads, in order */
+    bool got_snapshot;
+    tdisk_t *disk;
+} tnode_t;
+
+typedef struct tmsg {
+    int to;
+    pmq_buf_t bytes;
+} tmsg_t;
+
+typedef struct tnet {
+    int count;
+    tnode_t n[TN_MAX + 1]; /* 1-based: node i has id i */
+    bool cut[TN_MAX + 1][TN_MAX + 1];
+    int nq;
+    tmsg_t q[TQ_MAX];
+    paxos_cfg_t base;
+    bool snapshot_seen;
+} tnet_t;
+
+static paxos_member_t member_of(uint32_t id, uint64_t gen) {
+    return (paxos_member_t){id, {id, gen}};
+}
+
+static void disk_free(tdisk_t *d) {
+    for (uint64_t i = 0; i < d->n; i++) {
+        test_free((void *)d->ents[i].data.ptr);
+    }
+    memset(d, 0, sizeof(*d));
+}
+
+static void disk_write(tdisk_t *d, const paxos_batch_t *b) {
+    d->hard = b->hard;
+    if (b->snapshot != NULL) {
+        d->has_snap = true;
+        d->snap = *b->snapshot;
+        for (uint64_t i = 0; i < d->n && i < b->snapshot->index; i++) {
+            test_free((void *)d->ents[i].data.ptr);
+            memset(&d->ents[i], 0, sizeof(d->ents[i]));
+        }
+        d->n = PMQ_MAX(d->n, b->snapshot->index);
+    }
+    for (size_t i = 0; i < b->n_entries; i++) {
+        const paxos_entry_t *e = &b->entries[i];
+        assert_true(e->index >= 1 && e->index <= TDISK_MAX);
+        assert_true(e->index <= d->n + 1);
+        if (e->index <= d->n) {
+            test_free((void *)d->ents[e->index - 1].data.ptr);
+        } else {
+            d->n = e->index;
+        }
+        char *copy = e->data.len ? test_malloc(e->data.len) : NULL;
+        if (copy != NULL) {
+            memcpy(copy, e->data.ptr, e->data.len);
+        }
+        d->ents[e->index - 1] = *e;
+        d->ents[e->index - 1].data = pmq_slice(copy, e->data.len);
+    }
+}
+
+static void node_start(tnet_t *net, int i, uint64_t gen, bool restore) {
+    tnode_t *n = &net->n[i];
+    paxos_cfg_t cfg = net->base;
+    n->me = member_of((uint32_t)i, gen);
+    cfg.self = n->me;
+    pmq_rng_seed(&n->rng, 1000 + (uint64_t)i * 7 + gen);
+    paxos_restore_t r = {0};
+    if (restore) {
+        r.hard = n->disk->hard;
+        r.has_snapshot = n->disk->has_snap;
+        r.snap = n->disk->snap;
+        uint64_t base = r.has_snapshot ? r.snap.index : 0;
+        r.entries = n->disk->ents + base;
+        r.n_entries = n->disk->n - base;
+        r.applied = base;
+    }
+    assert_int_equal(paxos_new(&cfg, restore ? &r : NULL, &n->rng, &n->p), 0);
+    n->up = true;
+    n->n_cmds = 0;
+    n->last_seq = 0;
+}
+
+static void net_init(tnet_t *net, int count) {
+    memset(net, 0, sizeof(*net));
+    paxos_cfg_defaults(&net->base);
+    net->count = count;
+    for (int i = 1; i <= count; i++) {
+        net->n[i].disk = test_calloc(1, sizeof(tdisk_t));
+        node_start(net, i, 1, false);
+    }
+}
+
+static void net_close(tnet_t *net) {
+    for (int i = 1; i <= net->count; i++) {
+        paxos_free(net->n[i].p);
+        disk_free(net->n[i].disk);
+        test_free(net->n[i].disk);
+    }
+    for (int k = 0; k < net->nq; k++) {
+        pmq_buf_close(&net->q[k].bytes);
+    }
+}
+
+static void bootstrap(tnet_t *net, int voters) {
+    paxos_config_t c = {0};
+    c.n_voters = (uint8_t)voters;
+    for (int i = 0; i < voters; i++) {
+        c.voters[i] = net->n[i + 1].me;
+    }
+    uint8_t cluster[16] = {1, 2, 3};
+    assert_int_equal(paxos_bootstrap(net->n[1].p, cluster, &c), 0);
+}
+
+/* Executes one batch per the contract: persist, send, apply, advance. */
+static bool node_ready(tnet_t *net, int i) {
+    tnode_t *n = &net->n[i];
+    paxos_batch_t b;
+    if (!n->up || !paxos_ready(n->p, &b)) {
+        return false;
+    }
+    if (b.seq != 0) {
+        disk_write(n->disk, &b);
+        n->last_seq = b.seq;
+        if (!n->hold_persist) {
+            paxos_persisted(n->p, b.seq);
+        }
+    }
+    if (b.snapshot != NULL) {
+        n->got_snapshot = true;
+        assert_true(pmq_slice_eq_cstr(b.snapshot_data, "image"));
+    }
+    for (size_t k = 0; k < b.n_msgs; k++) {
+        paxos_msg_t m = b.msgs[k];
+        int to = (int)m.to.id;
+        if (m.type == PAXOS_MSG_SNAPSHOT) {
+            m.data = PMQ_SLICE_LIT("image");
+            net->snapshot_seen = true;
+        }
+        if (to < 1 || to > net->count || net->cut[i][to] || net->nq == TQ_MAX) {
+            continue;
+        }
+        tmsg_t *q = &net->q[net->nq++];
+        q->to = to;
+        pmq_buf_init(&q->bytes, 0);
+        assert_int_equal(paxos_msg_encode(&m, &q->bytes), 0);
+    }
+    for (size_t k = 0; k < b.n_committed; k++) {
+        const paxos_entry_t *e = &b.committed[k];
+        if (e->type == PAXOS_ENTRY_CMD && n->n_cmds < 128) {
+            snprintf(n->cmds[n->n_cmds++], 16, "%.*s", (int)e->data.len, e->data.ptr);
+        }
+    }
+    paxos_advance(n->p, &b);
+    return true;
+}
+
+static void deliver(tnet_t *net, tmsg_t *q) {
+    tnode_t *n = &net->n[q->to];
+    if (n->up) {
+        paxos_msg_dec_t *d = test_malloc(sizeof(*d));
+        assert_int_equal(paxos_msg_decode(pmq_buf_slice(&q->bytes), d), 0);
+        (void)!paxos_step(n->p, &d->msg);
+        test_free(d);
+    }
+    pmq_buf_close(&q->bytes);
+}
+
+static void drain(tnet_t *net) {
+    for (int round = 0; round < 1000; round++) {
+        bool busy = false;
+        for (int i = 1; i <= net->count; i++) {
+            while (node_ready(net, i)) {
+                busy = true;
+            }
+        }
+        if (net->nq == 0 && !busy) {
+            return;
+        }
+        int nq = net->nq;
+        tmsg_t *batch = test_malloc(sizeof(tmsg_t) * (size_t)(nq ? nq : 1));
+        memcpy(batch, net->q, sizeof(tmsg_t) * (size_t)nq);
+        net->nq = 0;
+        for (int k = 0; k < nq; k++) {
+            deliver(net, &batch[k]);
+        }
+        test_free(batch);
+    }
+    fail_msg("network did not settle");
+}
+
+static void ticks(tnet_t *net, int count) {
+    for (int t = 0; t < count; t++) {
+        for (int i = 1; i <= net->count; i++) {
+            if (net->n[i].up) {
+                paxos_tick(net->n[i].p);
+            }
+        }
+        drain(net);
+    }
+}
+
+/* The serving master with the highest ballot (a cut-off old master may still think it
+ * is master: that is allowed, two valid leases are not). */
+static int leader_of(tnet_t *net) {
+    int found = 0;
+    paxos_ballot_t best = {0, 0};
+    for (int i = 1; i <= net->count; i++) {
+        paxos_status_t st;
+        if (!net->n[i].up) {
+            continue;
+        }
+        paxos_status(net->n[i].p, &st);
+        if (st.role == PAXOS_ROLE_LEADER && st.serving && paxos_ballot_cmp(st.ballot, best) > 0) {
+            best = st.ballot;
+            found = i;
+        }
+    }
+    return found;
+}
+
+static int wait_leader(tnet_t *net, int max_ticks) {
+    for (int t = 0; t < max_ticks; t++) {
+        int l = leader_of(net);
+        if (l != 0) {
+            return l;
+        }
+        ticks(net, 1);
+    }
+    return 0;
+}
+
+static void isolate(tnet_t *net, int i, bool cut) {
+    for (int k = 1; k <= net->count; k++) {
+        net->cut[i][k] = net->cut[k][i] = cut;
+    }
+}
+
+static void propose(tnet_t *net, int leader, const char *s) {
+    uint64_t idx = 0;
+    assert_int_equal(paxos_propose(net->n[leader].p, pmq_slice_cstr(s), &idx), 0);
+    assert_true(idx > 0);
+}
+
+static void crash(tnet_t *net, int i) {
+    paxos_free(net->n[i].p);
+    net->n[i].p = NULL;
+    net->n[i].up = false;
+}
+
+/* ---- tests ---- */
+
+/* A cluster of one: an entry commits as soon as its own write is acknowledged. */
+static void test_single_node_commits_on_persist(void **state) {
+    (void)state;
+    tnet_t *net = test_malloc(sizeof(*net));
+    net_init(net, 1);
+    bootstrap(net, 1);
+    ticks(net, 1);
+    assert_int_equal(leader_of(net), 1);
+    tnode_t *n = &net->n[1];
+    propose(net, 1, "a");
+    paxos_batch_t b;
+    assert_true(paxos_ready(n->p, &b));
+    assert_int_equal(b.n_entries, 1);
+    assert_int_equal(b.n_committed, 0); /* not durable yet: not committed */
+    disk_write(n->disk, &b);
+    uint64_t seq = b.seq;
+    paxos_advance(n->p, &b);
+    paxos_persisted(n->p, seq);
+    assert_true(paxos_ready(n->p, &b));
+    assert_int_equal(b.n_committed, 1);
+    assert_true(pmq_slice_eq_cstr(b.committed[0].data, "a"));
+    paxos_advance(n->p, &b);
+    net_close(net);
+    test_free(net);
+}
+
+static void test_three_nodes_elect_and_replicate(void **state) {
+    (void)state;
+    tnet_t *net = test_malloc(sizeof(*net));
+    net_init(net, 3);
+    bootstrap(net, 3);
+    int l = wait_leader(net, 600);
+    assert_int_not_equal(l, 0);
+    const char *vals[] = {"c1", "c2", "c3", "c4", "c5"};
+    for (int i = 0; i < 5; i++) {
+        propose(net, l, vals[i]);
+    }
+    ticks(net, 30); /* followers learn the commit index with the next heartbeat */
+    for (int i = 1; i <= 3; i++) {
+        assert_int_equal(net->n[i].n_cmds, 5);
+        for (int k = 0; k < 5; k++) {
+            assert_string_equal(net->n[i].cmds[k], vals[k]);
+        }
+    }
+    paxos_status_t st;
+    paxos_status(net->n[l].p, &st);
+    assert_true(st.lease_valid);
+    net_close(net);
+    test_free(net);
+}
+
+/* Paxos phase 1 (CLUSTER §2.7): a value accepted by one surviving acceptor is found
+ * through its PROMISE and re-proposed by the next master, in that master's ballot. */
+static void test_promise_recovers_accepted_value(void **state) {
+    (void)state;
+    tnet_t *net = test_malloc(sizeof(*net));
+    net_init(net, 3);
+    bootstrap(net, 3);
+    int l = wait_leader(net, 600);
+    assert_int_not_equal(l, 0);
+    int b = l % 3 + 1;
+    int c = b % 3 + 1;
+    net->cut[l][c] = true; /* x reaches b only */
+    propose(net, l, "x");
+    drain(net);
+    crash(net, l);
+    net->cut[l][c] = false;
+    paxos_entry_t e;
+    assert_false(paxos_log_get(net->n[c].p, 3, &e) && e.type == PAXOS_ENTRY_CMD);
+    assert_int_equal(paxos_campaign(net->n[c].p), 0);
+    int nl = wait_leader(net, 600);
+    assert_int_not_equal(nl, 0);
+    ticks(net, 30);
+    assert_int_equal(net->n[b].n_cmds, 1);
+    assert_int_equal(net->n[c].n_cmds, 1);
+    assert_string_equal(net->n[c].cmds[0], "x");
+    net_close(net);
+    test_free(net);
+}
+
+/* CLUSTER §1.4: a voter that restarts with an empty disk is a new member; its promise
+ * is not counted, so with the other old voter down the cluster waits, it does not
+ * elect a master that may have missed a chosen value. */
+static void test_empty_disk_incarnation_not_counted(void **state) {
+    (void)state;
+    tnet_t *net = test_malloc(sizeof(*net));
+    net_init(net, 3);
+    bootstrap(net, 3);
+    int l = wait_leader(net, 600);
+    assert_int_not_equal(l, 0);
+    propose(net, l, "v");
+    ticks(net, 20);
+    int b = l % 3 + 1;
+    int c = b % 3 + 1;
+    crash(net, b);
+    disk_free(net->n[b].disk);
+    node_start(net, b, 2, false); /* same name, new incarnation, empty disk */
+    crash(net, l);
+    ticks(net, 800);
+    assert_int_equal(leader_of(net), 0);
+    node_start(net, l, 1, true); /* the old voter comes back with its disk */
+    int nl = wait_leader(net, 800);
+    assert_true(nl == l || nl == c);
+    ticks(net, 30);
+    assert_string_equal(net->n[c].cmds[0], "v");
+    net_close(net);
+    test_free(net);
+}
+
+/* PreVote (§2.5): an isolated voter cannot raise the ballot of a healthy cluster. */
+static void test_prevote_isolated_node_does_not_disrupt(void **state) {
+    (void)state;
+    tnet_t *net = test_malloc(sizeof(*net));
+    net_init(net, 3);
+    bootstrap(net, 3);
+    int l = wait_leader(net, 600);
+    assert_int_not_equal(l, 0);
+    paxos_status_t before, after, iso;
+    paxos_status(net->n[l].p, &before);
+    int x = l % 3 + 1;
+    isolate(net, x, true);
+    ticks(net, 1000);
+    paxos_status(net->n[x].p, &iso);
+    assert_true(paxos_ballot_cmp(iso.promised, before.ballot) == 0);
+    isolate(net, x, false);
+    ticks(net, 50);
+    assert_int_equal(leader_of(net), l);
+    paxos_status(net->n[l].p, &after);
+    assert_int_equal(paxos_ballot_cmp(after.ballot, before.ballot), 0);
+    net_close(net);
+    test_free(net);
+}
+
+/* CheckQuorum and leases (§2.5, §2.8): a master cut off loses its lease before anyone
+ * else can win one, and steps down. At no tick do two nodes hold a valid lease. */
+static void test_isolated_master_loses_lease_first(void **state) {
+    (void)state;
+    tnet_t *net = test_malloc(sizeof(*net));
+    net_init(net, 3);
+    bootstrap(net, 3);
+    int l = wait_leader(net, 600);
+    assert_int_not_equal(l, 0);
+    isolate(net, l, true);
+    int other = 0;
+    for (int t = 0; t < 600; t++) {
+        ticks(net, 1);
+        int valid = 0;
+        for (int i = 1; i <= 3; i++) {
+            valid += paxos_lease_valid(net->n[i].p) ? 1 : 0;
+        }
+        assert_true(valid <= 1);
+        int nl = leader_of(net);
+        if (nl != 0 && nl != l) {
+            other = nl;
+        }
+    }
+    assert_int_not_equal(other, 0);
+    paxos_status_t st;
+    paxos_status(net->n[l].p, &st);
+    assert_int_not_equal(st.role, PAXOS_ROLE_LEADER);
+    net_close(net);
+    test_free(net);
+}
+
+/* §2.8: a follower inside a master's lease refuses PREPARE from anyone else. */
+static void test_follower_in_lease_refuses_prepare(void **state) {
+    (void)state;
+    tnet_t *net = test_malloc(sizeof(*net));
+    net_init(net, 3);
+    bootstrap(net, 3);
+    int l = wait_leader(net, 600);
+    assert_int_not_equal(l, 0);
+    int f = l % 3 + 1;
+    int c = f % 3 + 1;
+    paxos_msg_t m = {0};
+    m.type = PAXOS_MSG_PREPARE;
+    m.from = net->n[c].me;
+    m.to = net->n[f].me;
+    m.ballot = (paxos_ballot_t){50, (uint32_t)c};
+    m.from_index = 1;
+    assert_int_equal(paxos_step(net->n[f].p, &m), 0);
+    paxos_batch_t b;
+    assert_true(paxos_ready(net->n[f].p, &b));
+    assert_int_equal(b.n_msgs, 1);
+    assert_int_equal(b.msgs[0].type, PAXOS_MSG_PROMISE);
+    assert_false(b.msgs[0].granted);
+    assert_int_equal(b.seq, 0); /* nothing promised, nothing to persist */
+    paxos_advance(net->n[f].p, &b);
+    net_close(net);
+    test_free(net);
+}
+
+/* A restarted acceptor cannot know whose lease it honoured: it refuses PREPAREs for
+ * one lease period, then promises. */
+static void test_restart_refuses_prepare_for_a_lease(void **state) {
+    (void)state;
+    tnet_t *net = test_malloc(sizeof(*net));
+    net_init(net, 3);
+    bootstrap(net, 3);
+    assert_int_not_equal(wait_leader(net, 600), 0);
+    crash(net, 2);
+    node_start(net, 2, 1, true);
+    paxos_msg_t m = {0};
+    m.type = PAXOS_MSG_PREPARE;
+    m.from = net->n[3].me;
+    m.to = net->n[2].me;
+    m.ballot = (paxos_ballot_t){50, 3};
+    m.from_index = 1;
+    paxos_batch_t b;
+    assert_int_equal(paxos_step(net->n[2].p, &m), 0);
+    assert_true(paxos_ready(net->n[2].p, &b));
+    assert_false(b.msgs[0].granted);
+    paxos_advance(net->n[2].p, &b);
+    for (uint32_t t = 0; t <= net->base.lease_ticks; t++) {
+        paxos_tick(net->n[2].p);
+    }
+    while (paxos_ready(net->n[2].p, &b)) {
+        paxos_advance(net->n[2].p, &b);
+    }
+    assert_int_equal(paxos_step(net->n[2].p, &m), 0);
+    assert_true(paxos_ready(net->n[2].p, &b));
+    assert_int_not_equal(b.seq, 0); /* the promise must be persisted ... */
+    assert_int_equal(b.n_msgs, 0);  /* ... before it is sent (D1) */
+    uint64_t seq = b.seq;
+    paxos_advance(net->n[2].p, &b);
+    paxos_persisted(net->n[2].p, seq);
+    assert_true(paxos_ready(net->n[2].p, &b));
+    assert_int_equal(b.n_msgs, 1);
+    assert_true(b.msgs[0].granted);
+    paxos_advance(net->n[2].p, &b);
+    net_close(net);
+    test_free(net);
+}
+
+/* D2: APPEND_RESP ok leaves only after the store acknowledged the entries. */
+static void test_append_ack_waits_for_durability(void **state) {
+    (void)state;
+    tnet_t *net = test_malloc(sizeof(*net));
+    net_init(net, 3);
+    bootstrap(net, 3);
+    int l = wait_leader(net, 600);
+    assert_int_not_equal(l, 0);
+    int f = l % 3 + 1;
+    int g = f % 3 + 1;
+    isolate(net, g, true);
+    net->n[f].hold_persist = true;
+    propose(net, l, "d");
+    drain(net);
+    paxos_status_t st;
+    paxos_status(net->n[l].p, &st);
+    uint64_t idx = st.last_index;
+    assert_true(st.commit < idx); /* f wrote it but may not vouch for it yet */
+    net->n[f].hold_persist = false;
+    paxos_persisted(net->n[f].p, net->n[f].last_seq);
+    drain(net);
+    paxos_status(net->n[l].p, &st);
+    assert_true(st.commit >= idx);
+    net_close(net);
+    test_free(net);
+}
+
+/* §3.2 rule 3: a new master takes no config change and no command before an entry of
+ * its own ballot (its NOOP) committed. */
+static void test_barrier_before_change(void **state) {
+    (void)state;
+    tnet_t *net = test_malloc(sizeof(*net));
+    net_init(net, 1);
+    bootstrap(net, 1);
+    tnode_t *n = &net->n[1];
+    n->hold_persist = true;
+    ticks(net, 1);
+    paxos_persisted(n->p, n->last_seq); /* my promise is durable: I win */
+    drain(net);
+    paxos_status_t st;
+    paxos_status(n->p, &st);
+    assert_int_equal(st.role, PAXOS_ROLE_LEADER);
+    assert_false(st.serving);
+    paxos_change_t chg = {0};
+    chg.kind = PAXOS_CHANGE_ADD_LEARNER;
+    chg.member = member_of(2, 1);
+    assert_int_equal(paxos_propose_change(n->p, &chg), PMQ_EAGAIN);
+    uint64_t idx;
+    assert_int_equal(paxos_propose(n->p, PMQ_SLICE_LIT("early"), &idx), PMQ_EAGAIN);
+    n->hold_persist = false;
+    paxos_persisted(n->p, n->last_seq);
+    drain(net);
+    assert_int_equal(paxos_propose_change(n->p, &chg), 0);
+    /* §3.2 rule 2: one change in flight. */
+    chg.member = member_of(3, 1);
+    assert_int_equal(paxos_propose_change(n->p, &chg), PMQ_EAGAIN);
+    net_close(net);
+    test_free(net);
+}
+
+/* Learner join then joint consensus 3 -> 4 voters (§1.4 rule 3, §3.2 rules 4-5). */
+static void test_learner_then_joint_promotion(void **state) {
+    (void)state;
+    tnet_t *net = test_malloc(sizeof(*net));
+    net_init(net, 4);
+    bootstrap(net, 3);
+    int l = wait_leader(net, 600);
+    assert_int_not_equal(l, 0);
+    propose(net, l, "before");
+    paxos_change_t chg = {0};
+    chg.kind = PAXOS_CHANGE_SET_VOTERS;
+    chg.n_voters = 4;
+    for (int i = 0; i < 4; i++) {
+        chg.voters[i] = net->n[i + 1].me;
+    }
+    assert_int_equal(paxos_propose_change(net->n[l].p, &chg), PMQ_EINVAL); /* not a learner */
+    paxos_change_t add = {0};
+    add.kind = PAXOS_CHANGE_ADD_LEARNER;
+    add.member = net->n[4].me;
+    assert_int_equal(paxos_propose_change(net->n[l].p, &add), 0);
+    ticks(net, 30);
+    paxos_status_t st;
+    paxos_status(net->n[4].p, &st);
+    assert_true(st.learner);
+    assert_false(st.voter);
+    assert_int_equal(net->n[4].n_cmds, 1); /* caught up */
+    assert_int_equal(paxos_propose_change(net->n[l].p, &chg), 0);
+    ticks(net, 30);
+    for (int i = 1; i <= 4; i++) {
+        paxos_status(net->n[i].p, &st);
+        assert_true(st.voter);
+        assert_false(st.config.joint); /* CONFIG_FINAL followed the joint entry */
+        assert_int_equal(st.config.n_voters, 4);
+        assert_true(st.config_index <= st.commit);
+    }
+    net_close(net);
+    test_free(net);
+}
+
+/* §2.8 TIMEOUT_NOW: the master drops its lease at once and the target takes over. */
+static void test_transfer(void **state) {
+    (void)state;
+    tnet_t *net = test_malloc(sizeof(*net));
+    net_init(net, 3);
+    bootstrap(net, 3);
+    int l = wait_leader(net, 600);
+    assert_int_not_equal(l, 0);
+    ticks(net, 20);
+    int t = l % 3 + 1;
+    assert_true(paxos_lease_valid(net->n[l].p));
+    assert_int_equal(paxos_transfer(net->n[l].p, (uint32_t)t), 0);
+    assert_false(paxos_lease_valid(net->n[l].p));
+    assert_int_equal(paxos_transfer(net->n[t].p, (uint32_t)l), PMQ_ENOTLEADER);
+    drain(net);
+    ticks(net, 5);
+    assert_int_equal(leader_of(net), t);
+    net_close(net);
+    test_free(net);
+}
+
+/* §2.9/§2.11: a follower behind the master's first retained index gets a snapshot. */
+static void test_snapshot_catch_up(void **state) {
+    (void)state;
+    tnet_t *net = test_malloc(sizeof(*net));
+    net_init(net, 3);
+    bootstrap(net, 3);
+    int l = wait_leader(net, 600);
+    assert_int_not_equal(l, 0);
+    int f = l % 3 + 1;
+    isolate(net, f, true);
+    char v[8];
+    for (int i = 0; i < 10; i++) {
+        snprintf(v, sizeof(v), "s%d", i);
+        propose(net, l, v);
+    }
+    ticks(net, 5);
+    paxos_status_t st;
+    paxos_status(net->n[l].p, &st);
+    assert_int_equal(paxos_compact(net->n[l].p, st.applied), 0);
+    paxos_status(net->n[l].p, &st);
+    assert_int_equal(st.first_index, st.applied + 1);
+    isolate(net, f, false);
+    ticks(net, 30);
+    assert_true(net->snapshot_seen);
+    assert_true(net->n[f].got_snapshot);
+    propose(net, l, "after");
+    ticks(net, 20);
+    assert_int_equal(net->n[f].n_cmds, 1);
+    assert_string_equal(net->n[f].cmds[0], "after");
+    net_close(net);
+    test_free(net);
+}
+
+/* Peers are not trusted (STYLE §3): a malformed APPEND is rejected and counted. */
+static void test_malformed_message_rejected(void **state) {
+    (void)state;
+    tnet_t *net = test_malloc(sizeof(*net));
+    net_init(net, 2);
+    paxos_entry_t ents[2] = {{5, {1, 2}, PAXOS_ENTRY_CMD, PMQ_SLICE_LIT("a")},
+                             {7, {1, 2}, PAXOS_ENTRY_CMD, PMQ_SLICE_LIT("b")}};
+    paxos_msg_t m = {0};
+    m.type = PAXOS_MSG_APPEND;
+    m.from = net->n[2].me;
+    m.to = net->n[1].me;
+    m.ballot = (paxos_ballot_t){1, 2};
+    m.prev_index = 4;
+    m.n_entries = 2;
+    m.entries = ents; /* index 6 is missing */
+    assert_int_equal(paxos_step(net->n[1].p, &m), PMQ_EPROTO);
+    m.n_entries = 1;
+    m.ballot = (paxos_ballot_t){1, 3}; /* a ballot that is not the sender's */
+    assert_int_equal(paxos_step(net->n[1].p, &m), PMQ_EPROTO);
+    m.to.inc.lo = 999; /* for another incarnation: dropped, not an error */
+    assert_int_equal(paxos_step(net->n[1].p, &m), 0);
+    paxos_status_t st;
+    paxos_status(net->n[1].p, &st);
+    assert_int_equal(st.msgs_rejected, 2);
+    assert_int_equal(st.msgs_dropped, 1);
+    net_close(net);
+    test_free(net);
+}
+
+static void test_config_validation(void **state) {
+    (void)state;
+    pmq_rng_t rng;
+    pmq_rng_seed(&rng, 1);
+    paxos_cfg_t cfg;
+    paxos_cfg_defaults(&cfg);
+    paxos_t *p = NULL;
+    assert_int_equal(paxos_new(&cfg, NULL, &rng, &p), PMQ_EINVAL); /* id 0 */
+    cfg.self = member_of(1, 1);
+    cfg.unsafe_count_fresh_incarnations = true; /* never in a production build */
+    assert_int_equal(paxos_new(&cfg, NULL, &rng, &p), PMQ_EINVAL);
+    cfg.unsafe_count_fresh_incarnations = false;
+    cfg.lease_ticks = cfg.election_ticks; /* L must be < T (§2.8) */
+    assert_int_equal(paxos_new(&cfg, NULL, &rng, &p), PMQ_EINVAL);
+    paxos_cfg_defaults(&cfg);
+    cfg.self = member_of(1, 1);
+    assert_int_equal(paxos_new(&cfg, NULL, &rng, &p), 0);
+    paxos_status_t st;
+    paxos_status(p, &st);
+    assert_true(st.fresh);
+    assert_false(st.voter);
+    paxos_config_t c0 = {0};
+    c0.n_voters = 1;
+    c0.voters[0] = member_of(2, 1); /* genesis must include me */
+    uint8_t id[16] = {0};
+    assert_int_equal(paxos_bootstrap(p, id, &c0), PMQ_EINVAL);
+    c0.voters[0] = cfg.self;
+    assert_int_equal(paxos_bootstrap(p, id, &c0), 0);
+    assert_int_equal(paxos_bootstrap(p, id, &c0), PMQ_EEXIST);
+    paxos_free(p);
+}
+
+int main(void) {
+    pmq_test_use_cmocka_allocator();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_single_node_commits_on_persist),
+        cmocka_unit_test(test_three_nodes_elect_and_replicate),
+        cmocka_unit_test(test_promise_recovers_accepted_value),
+        cmocka_unit_test(test_empty_disk_incarnation_not_counted),
+        cmocka_unit_test(test_prevote_isolated_node_does_not_disrupt),
+        cmocka_unit_test(test_isolated_master_loses_lease_first),
+        cmocka_unit_test(test_follower_in_lease_refuses_prepare),
+        cmocka_unit_test(test_restart_refuses_prepare_for_a_lease),
+        cmocka_unit_test(test_append_ack_waits_for_durability),
+        cmocka_unit_test(test_barrier_before_change),
+        cmocka_unit_test(test_learner_then_joint_promotion),
+        cmocka_unit_test(test_transfer),
+        cmocka_unit_test(test_snapshot_catch_up),
+        cmocka_unit_test(test_malformed_message_rejected),
+        cmocka_unit_test(test_config_validation),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
