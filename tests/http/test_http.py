@@ -2,6 +2,8 @@
 server with a fake application whose state is flipped through files).
 
 Run: PAXMQ_BUILD_DIR=build/dev /usr/bin/python3 -m pytest -q tests/http
+With PAXMQ_VALGRIND=1 (for a build without sanitizers) http_testd runs under valgrind and
+any memory error or definite leak fails the test at shutdown.
 Needs curl, nghttp (nghttp2-client) and promtool (prometheus) on PATH.
 """
 import json
@@ -27,6 +29,9 @@ class HttpTestd:
         self.log = open(os.path.join(self.state, "stderr.log"), "w+")
         args = [TESTD, "--state-dir", self.state, "--admin-user", "admin",
                 "--admin-password", "s3cret"] + list(extra)
+        if os.environ.get("PAXMQ_VALGRIND") == "1":
+            args = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
+                    "--errors-for-leak-kinds=definite"] + args
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self.proc.stdout.readline()
         assert line.startswith("listening "), "http_testd did not start: " + self.stderr()
@@ -497,3 +502,41 @@ def test_paxmqctl_admin_commands(testd):
     r = ctl("--http", addr, "drain", "--json", env_extra=creds)
     assert r.returncode == 0 and json.loads(r.stdout) == {"draining": True}
     assert ctl("--http", addr, "health", "--ready").returncode == 1
+
+
+def test_random_garbage_soak(testd):
+    """Seeded random bytes, with and without a valid prefix, over HTTP/1.1 and after the
+    HTTP/2 preface: every answer is a well-formed status line or a close, and the node
+    keeps serving."""
+    import random
+    rng = random.Random(0x5EED)
+    prefixes = [b"", b"GET /livez HTTP/1.1\r\n", b"POST /test/echo HTTP/1.1\r\nHost: t\r\n",
+                PREFACE, PREFACE + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"]
+    answered = 0
+    for i in range(150):
+        data = rng.choice(prefixes) + bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 400)))
+        s = socket.create_connection(("127.0.0.1", testd.port), timeout=3)
+        try:
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+            resp = b""
+            while True:
+                c = s.recv(65536)
+                if not c:
+                    break
+                resp += c
+        except (ConnectionResetError, BrokenPipeError, socket.timeout):
+            resp = b""
+        finally:
+            s.close()
+        if resp[:5] == b"HTTP/":
+            assert status_of(resp) in (400, 408, 413, 414, 417, 431, 501, 505), (i, resp[:200])
+            answered += 1
+        elif resp:
+            # HTTP/2: the server's own SETTINGS first, well-formed frames after it.
+            frames = parse_frames(resp)
+            assert PREFACE in data and frames and frames[0][0] == 4, (i, resp[:200])
+            answered += 1
+    assert answered > 50  # most garbage is rejected with an answer, not a silent close
+    assert curl(testd.base + "/livez")[:2] == (200, b"ok\n")
+    assert curl("--http2-prior-knowledge", testd.base + "/livez")[:2] == (200, b"ok\n")
