@@ -274,8 +274,9 @@ typedef struct http_server_stats {
 /* Creates a server listening on host:port (port 0 picks a free port; see
  * http_server_port) and registers /livez /readyz /startupz /healthz /metrics.
  * loop and limits are borrowed (limits is copied); app is copied.
- * Loop thread. PMQ_EINVAL (bad host), PMQ_ENOMEM, or a libuv error (UV_EADDRINUSE...).
- * On failure *out is NULL and nothing needs closing. */
+ * Loop thread. PMQ_EINVAL (bad host: an IP literal is required), PMQ_ENOMEM, or a libuv
+ * error (UV_EADDRINUSE...). On failure *out is NULL; the partly built server releases
+ * itself from close callbacks on the next loop run, so the caller closes nothing. */
 PMQ_MUST_USE int http_server_new(http_server_t **out, struct uv_loop_s *loop,
                                  const http_limits_t *limits, const char *host, uint16_t port,
                                  const http_app_t *app);

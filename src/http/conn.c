@@ -60,7 +60,12 @@ void http__conn_close(http_conn_t *conn) {
     }
     conn->closing = true;
     while (conn->exchanges != NULL) {
-        http__exchange_detach(conn->exchanges);
+        http_response_t *ex = conn->exchanges;
+        if (conn->h2 != NULL && ex->stream_id != 0) {
+            /* We may be inside nghttp2_session_mem_recv: leave no dangling stream data. */
+            (void)nghttp2_session_set_stream_user_data(conn->h2, ex->stream_id, NULL);
+        }
+        http__exchange_detach(ex);
     }
     uv_close((uv_handle_t *)&conn->tcp, on_handle_close);
     uv_close((uv_handle_t *)&conn->timer, on_handle_close);

@@ -16,13 +16,16 @@
 #define H2_SETTINGS_PAYLOAD_MAX 512
 #define H2_FLUSH_BYTES 65536
 
+/* The stream's exchange, or NULL when none or when the connection is closing. */
 static http_response_t *stream_ex(nghttp2_session *s, int32_t stream_id) {
-    return nghttp2_session_get_stream_user_data(s, stream_id);
+    http_response_t *ex = nghttp2_session_get_stream_user_data(s, stream_id);
+    return ex != NULL && ex->conn != NULL && !ex->conn->closing ? ex : NULL;
 }
 
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void *user) {
     http_conn_t *conn = user;
-    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
+    if (conn->closing || frame->hd.type != NGHTTP2_HEADERS ||
+        frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
         return 0;
     }
     http_response_t *ex = http__exchange_new(conn);

@@ -3,7 +3,7 @@
  * every probe: `recovering` (startup check fails, reason = content), `notready` (ready
  * check fails), `stall` (store writer stalled for <content> ms), `fatal` (live check).
  * Test routes: /test/async?ms=N (async finish), /test/cancelled (count of cancelled
- * async responses), /test/block?ms=N (blocks the loop), /test/big?bytes=N, POST
+ * async responses), /test/shutdown (closes the server from inside a handler), /test/block?ms=N (blocks the loop), /test/big?bytes=N, POST
  * /test/echo, plus a fake admin API (/api/v1/status, /api/v1/destinations[/NAME[/purge]],
  * POST /api/v1/drain). Prints "listening PORT" on stdout; SIGTERM/SIGINT close cleanly. */
 #include <signal.h>
@@ -319,6 +319,14 @@ static void on_signal(uv_signal_t *s, int signum) {
     uv_close((uv_handle_t *)&td->sigint, NULL);
 }
 
+/* Closes the whole server from inside a handler (the two-step close must cope). */
+static int on_shutdown(void *arg, const http_request_t *req, http_response_t *resp) {
+    (void)req;
+    testd_t *td = arg;
+    on_signal(&td->sigterm, SIGTERM);
+    return http_response_text(resp, 200, "bye");
+}
+
 static int add_routes(testd_t *td) {
     unsigned get = HTTP_MASK(HTTP_METHOD_GET);
     unsigned post = HTTP_MASK(HTTP_METHOD_POST);
@@ -327,6 +335,7 @@ static int add_routes(testd_t *td) {
     rc = rc ? rc : http_server_route(s, get, "/test/cancelled", 0, on_cancelled, td);
     rc = rc ? rc : http_server_route(s, get, "/test/block", 0, on_block, td);
     rc = rc ? rc : http_server_route(s, get, "/test/big", 0, on_big, td);
+    rc = rc ? rc : http_server_route(s, get, "/test/shutdown", 0, on_shutdown, td);
     rc = rc ? rc : http_server_route(s, post | HTTP_MASK(HTTP_METHOD_PUT), "/test/echo", 0,
                                      on_echo, td);
     rc = rc ? rc : http_server_route(s, get, "/api/v1/status", 0, on_status, td);

@@ -540,3 +540,22 @@ def test_random_garbage_soak(testd):
     assert answered > 50  # most garbage is rejected with an answer, not a silent close
     assert curl(testd.base + "/livez")[:2] == (200, b"ok\n")
     assert curl("--http2-prior-knowledge", testd.base + "/livez")[:2] == (200, b"ok\n")
+
+
+@pytest.mark.parametrize("proto", ["h1", "h2"])
+def test_server_closed_from_inside_a_handler(testd, proto):
+    """A handler that closes the server (pending async responses on other streams and
+    connections included) must not crash; the process exits 0 with no ASan report."""
+    other = socket.create_connection(("127.0.0.1", testd.port))
+    other.sendall(b"GET /test/async?ms=2000 HTTP/1.1\r\nHost: t\r\n\r\n")
+    time.sleep(0.1)
+    if proto == "h2":
+        subprocess.run(["nghttp", "-t", "3", testd.base + "/test/async?ms=2000",
+                        testd.base + "/test/shutdown", testd.base + "/livez"],
+                       capture_output=True, timeout=10)
+    else:
+        raw(testd.port, b"GET /test/shutdown HTTP/1.1\r\nHost: t\r\n\r\n"
+                        b"GET /livez HTTP/1.1\r\nHost: t\r\n\r\n")
+    testd.proc.wait(timeout=10)
+    other.close()
+    assert testd.proc.returncode == 0, testd.stderr()[-3000:]
