@@ -158,6 +158,11 @@ PMQ_MUST_USE int broker_subscribe(broker_t *b, const broker_sub_spec_t *spec,
  * When remove_durable is set and it is a durable subscription, the durable
  * subscription itself is deleted through the log. */
 void broker_unsubscribe(broker_t *b, broker_sub_t *sub, bool remove_durable);
+/* Deletes the durable subscription (client_id, name) through the log, whether or not a
+ * consumer is attached (ActiveMQ: UNSUBSCRIBE with activemq.subscriptionName). done is
+ * called once applied. PMQ_ENOTFOUND when no such durable subscription exists. */
+PMQ_MUST_USE int broker_durable_remove(broker_t *b, pmq_slice_t client_id, pmq_slice_t name,
+                                       broker_done_cb done, void *cookie);
 void *broker_sub_user(const broker_sub_t *sub);
 /* The connection drained: deliveries may resume. */
 void broker_sub_resume(broker_t *b, broker_sub_t *sub);

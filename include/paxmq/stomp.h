@@ -75,6 +75,7 @@ typedef struct stomp_parser {
     stomp_limits_t limits;
     stomp_version_t version;
     stomp_header_t *headers; /* limits.header_count_max entries, allocated once */
+    bool headers_borrowed;   /* headers belongs to the caller (stomp_parser_init_shared) */
     int state;               /* private scan state (stomp_codec.c) */
     bool unescape;           /* this frame's headers use 1.1/1.2 value encoding */
     bool has_content_length;
@@ -99,6 +100,12 @@ void stomp_limits_default(stomp_limits_t *limits);
 PMQ_MUST_USE int stomp_parser_init(stomp_parser_t *p, const stomp_limits_t *limits);
 
 /* Frees the header array. Frames returned earlier become invalid. Safe to call twice. */
+/* Like stomp_parser_init, but the header array (limits->header_count_max entries) is
+ * the caller's and may be shared by every parser of one thread: the parser fills it only
+ * when a frame is complete, so a frame's headers are valid until the next stomp_parse
+ * call of ANY parser sharing the array. This keeps an idle connection small. */
+PMQ_MUST_USE int stomp_parser_init_shared(stomp_parser_t *p, const stomp_limits_t *limits,
+                                          stomp_header_t *shared_headers);
 void stomp_parser_close(stomp_parser_t *p);
 
 /* Sets the negotiated version, which selects the header value encoding (STOMP 1.2 "Value
@@ -215,7 +222,7 @@ PMQ_MUST_USE int stomp_server_new(stomp_server_t **out, net_t *net, broker_t *b,
                                   const broker_log_t *log, const stomp_server_options_t *opts);
 /* Starts listening. libuv errors as net_listen. */
 PMQ_MUST_USE int stomp_server_listen(stomp_server_t *s, const char *host, uint16_t port);
-/* Heart-beats, heart-beat timeouts and connect timeouts; call every ~100 ms. */
+/* Heart-beats, heart-beat timeouts and connect timeouts; call every 100 ms. */
 void stomp_server_tick(stomp_server_t *s, uint64_t now_ms);
 /* Tells every client the broker is shutting down (ERROR frame) and closes them. */
 void stomp_server_shutdown(stomp_server_t *s);

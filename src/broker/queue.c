@@ -99,6 +99,7 @@ void broker__entry_requeue(broker_t *b, bq_entry_t *e, bool count_redelivery, ui
             e->state = BQ_READY; /* entry_to_dlq unlinks from a self-linked node: harmless */
             q->ready_count++;
             entry_to_dlq(b, e);
+            broker__queue_mark_dirty(b, q); /* its consumer has a free slot now */
             return;
         }
     }

@@ -155,8 +155,10 @@ int broker_subscribe(broker_t *b, const broker_sub_spec_t *spec, const broker_co
 
 /* Gives back every delivery s still holds, counting a redelivery for each. */
 static void return_inflight(broker_t *b, broker_sub_t *s) {
+    /* From the newest back to the oldest: each goes to the head of the ready list, so
+     * the original order is restored. */
     while (!pmq_list_is_empty(&s->inflight)) {
-        bq_entry_t *e = PMQ_CONTAINER_OF(s->inflight.next, bq_entry_t, link);
+        bq_entry_t *e = PMQ_CONTAINER_OF(s->inflight.prev, bq_entry_t, link);
         broker__entry_requeue(b, e, true, 0);
     }
 }
@@ -190,6 +192,24 @@ void broker_unsubscribe(broker_t *b, broker_sub_t *s, bool remove_durable) {
         pmq_buf_close(&cmd);
     }
     sub_unref(s);
+}
+
+int broker_durable_remove(broker_t *b, pmq_slice_t client_id, pmq_slice_t name,
+                          broker_done_cb done, void *cookie) {
+    pmq_buf_t qname, cmd;
+    pmq_buf_init(&qname, 0);
+    pmq_buf_init(&cmd, 0);
+    broker__dsub_name(&qname, client_id, name);
+    int rc = PMQ_ENOTFOUND;
+    if (broker__queue_get(b, pmq_buf_slice(&qname)) != NULL) {
+        rc = rlog_encode_dsub_del(&cmd, client_id, name);
+        if (rc == 0) {
+            rc = b->log.propose(b->log.arg, pmq_buf_slice(&cmd), done, cookie);
+        }
+    }
+    pmq_buf_close(&qname);
+    pmq_buf_close(&cmd);
+    return rc;
 }
 
 void broker_sub_resume(broker_t *b, broker_sub_t *s) {
@@ -290,13 +310,13 @@ int broker_nack(broker_t *b, broker_sub_t *s, uint64_t tag) {
         return PMQ_ENOTFOUND;
     }
     if (s->ack_mode == BROKER_ACK_CLIENT) {
-        while (!pmq_list_is_empty(&s->inflight)) {
-            bq_entry_t *e = PMQ_CONTAINER_OF(s->inflight.next, bq_entry_t, link);
-            bool last = e == target;
-            broker__entry_requeue(b, e, true, 0);
-            if (last) {
-                break;
-            }
+        /* Cumulative: target and everything delivered before it, requeued newest first
+         * so the queue keeps their order. */
+        pmq_list_t *it = &target->link;
+        while (it != &s->inflight) {
+            pmq_list_t *prev = it->prev;
+            broker__entry_requeue(b, PMQ_CONTAINER_OF(it, bq_entry_t, link), true, 0);
+            it = prev;
         }
     } else {
         broker__entry_requeue(b, target, true, 0);

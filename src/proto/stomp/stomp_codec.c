@@ -116,7 +116,8 @@ void stomp_limits_default(stomp_limits_t *limits) {
     limits->header_bytes_max = STOMP_HEADER_BYTES_MAX_DEFAULT;
 }
 
-int stomp_parser_init(stomp_parser_t *p, const stomp_limits_t *limits) {
+int stomp_parser_init_shared(stomp_parser_t *p, const stomp_limits_t *limits,
+                             stomp_header_t *shared_headers) {
     memset(p, 0, sizeof(*p));
     /* The bounds keep every offset sum below SIZE_MAX without per-step overflow checks. */
     if (limits->frame_bytes_max == 0 || limits->frame_bytes_max > SIZE_MAX / 4) {
@@ -128,9 +129,14 @@ int stomp_parser_init(stomp_parser_t *p, const stomp_limits_t *limits) {
     if (limits->header_count_max > STOMP_HEADER_COUNT_MAX_CEILING) {
         return PMQ_EINVAL;
     }
-    p->headers = pmq_calloc(PMQ_MAX(limits->header_count_max, 1), sizeof(stomp_header_t));
-    if (p->headers == NULL) {
-        return PMQ_ENOMEM;
+    if (shared_headers != NULL) {
+        p->headers = shared_headers;
+        p->headers_borrowed = true;
+    } else {
+        p->headers = pmq_calloc(PMQ_MAX(limits->header_count_max, 1), sizeof(stomp_header_t));
+        if (p->headers == NULL) {
+            return PMQ_ENOMEM;
+        }
     }
     p->limits = *limits;
     p->version = STOMP_V1_0;
@@ -139,7 +145,9 @@ int stomp_parser_init(stomp_parser_t *p, const stomp_limits_t *limits) {
 }
 
 void stomp_parser_close(stomp_parser_t *p) {
-    pmq_free(p->headers);
+    if (!p->headers_borrowed) {
+        pmq_free(p->headers);
+    }
     p->headers = NULL;
     stomp_parser_reset(p);
 }
@@ -645,4 +653,8 @@ int stomp_encode(pmq_buf_t *out, stomp_version_t v, stomp_command_t cmd,
         out->len = saved;
     }
     return rc;
+}
+
+int stomp_parser_init(stomp_parser_t *p, const stomp_limits_t *limits) {
+    return stomp_parser_init_shared(p, limits, NULL);
 }

@@ -581,6 +581,23 @@ static int on_unsubscribe(stomp_session_t *s, const stomp_frame_t *f) {
         }
     }
     stomp_sub_t *sub = find_sub(s, id);
+    if (sub == NULL && s->client_id != NULL && header(f, "activemq.subscriptionName", &v)) {
+        /* ActiveMQ: delete a durable subscription whose subscriber is away. */
+        receipt_wait_t *w = receipt_wait_new(s, f, pmq_slice(NULL, 0));
+        if (w == NULL) {
+            return fail(s, f, "out of memory", NULL);
+        }
+        int rc = broker_durable_remove(s->server->broker, pmq_slice_cstr(s->client_id), v,
+                                       receipt_done, w);
+        if (rc != 0) {
+            w->receipt_len = 0;
+            receipt_done(w, 0);
+            return fail(s, f, "no such durable subscription",
+                        "activemq.subscriptionName does not name a durable subscription of "
+                        "this client-id");
+        }
+        return 0;
+    }
     if (sub == NULL) {
         return fail(s, f, "no such subscription", "UNSUBSCRIBE names a subscription id in use");
     }

@@ -66,6 +66,7 @@ struct stomp_session {
     bool disconnect_requested;
     broker_waiter_t *waiter;
     stomp_frame_t held;    /* the frame blocked on a full queue, kept parsed at stash[0] */
+    stomp_header_t *held_headers; /* private copy of its headers (the parser's are shared) */
     size_t held_bytes;     /* its length in stash */
     pmq_buf_t scratch;
 };
@@ -81,6 +82,7 @@ struct stomp_server {
     uint32_t session_count;
     uint64_t next_session_id;
     pmq_ratelimit_t bad_input_log;
+    stomp_header_t *headers; /* shared by every session's parser (filled per complete frame) */
     stomp_server_stats_t st;
 };
 

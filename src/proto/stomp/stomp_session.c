@@ -19,6 +19,7 @@ void stomp__session_unref(stomp_session_t *s) {
     }
     PMQ_ASSERT(s->conn == NULL);
     stomp_parser_close(&s->parser);
+    pmq_free(s->held_headers);
     pmq_buf_close(&s->stash);
     pmq_buf_close(&s->scratch);
     pmq_buf_close(&s->disconnect_receipt);
@@ -156,6 +157,27 @@ static void on_drain(net_conn_t *c) {
     }
 }
 
+/* The codec rejected a frame before handing it over (unknown command, limits): find a
+ * raw "receipt:" line in the frame's head so the ERROR can carry receipt-id (STOMP 1.2
+ * "ERROR": the server SHOULD match the receipt of the offending frame). */
+static void send_parse_error(stomp_session_t *s, const char *head, size_t len, const char *reason) {
+    size_t n = PMQ_MIN(len, s->server->opt.limits.header_bytes_max * 4 + 256);
+    const char *end = head + n;
+    const char *line = memchr(head, '\n', n);
+    stomp_header_t h = {PMQ_SLICE_LIT("receipt"), {NULL, 0}};
+    while (line != NULL && line + 1 < end && line[1] != '\n' && line[1] != '\r') {
+        const char *start = line + 1;
+        line = memchr(start, '\n', (size_t)(end - start));
+        size_t l = (size_t)((line ? line : end) - start);
+        if (l > 8 && memcmp(start, "receipt:", 8) == 0) {
+            h.value = pmq_slice(start + 8, l - 8 - (start[l - 1] == '\r'));
+            break;
+        }
+    }
+    stomp_frame_t f = {.headers = &h, .header_count = h.value.ptr ? 1 : 0};
+    stomp__send_error(s, &f, reason, NULL);
+}
+
 /* Moves every slice of the held frame by delta bytes (its bytes were copied/moved). */
 static void held_rebase(stomp_session_t *s, ptrdiff_t delta) {
     stomp_frame_t *f = &s->held;
@@ -184,14 +206,22 @@ static size_t process(stomp_session_t *s, char *buf, size_t len) {
         }
         if (rc != 0) {
             s->server->st.protocol_errors++;
-            stomp__send_error(s, NULL, err.reason, NULL);
+            send_parse_error(s, buf + off, len - off, err.reason);
             return len;
         }
         s->server->st.frames_in++;
         rc = stomp__handle_frame(s, &f);
         if (rc == PMQ_EAGAIN) {
+            /* Keep the frame: its headers move out of the shared array. */
             s->held = f;
             s->held_bytes = used;
+            s->held_headers = pmq_calloc(f.header_count + 1, sizeof(stomp_header_t));
+            if (s->held_headers == NULL) {
+                stomp__send_error(s, NULL, "out of memory", NULL);
+                return len;
+            }
+            memcpy(s->held_headers, f.headers, f.header_count * sizeof(stomp_header_t));
+            s->held.headers = s->held_headers;
             break;
         }
         off += used;
@@ -252,6 +282,8 @@ static void on_room(void *arg) {
         return; /* blocked again (a new waiter is registered), or closed */
     }
     pmq_buf_consume(&s->stash, s->held_bytes);
+    pmq_free(s->held_headers);
+    s->held_headers = NULL;
     stomp_parser_reset(&s->parser);
     net_conn_resume_read(s->conn);
     session_input(s);
@@ -276,7 +308,7 @@ static int on_accept(void *arg, net_conn_t *c) {
     if (s == NULL) {
         return PMQ_ENOMEM;
     }
-    if (stomp_parser_init(&s->parser, &srv->opt.limits) != 0) {
+    if (stomp_parser_init_shared(&s->parser, &srv->opt.limits, srv->headers) != 0) {
         pmq_free(s);
         return PMQ_ENOMEM;
     }
@@ -316,7 +348,10 @@ int stomp_server_new(stomp_server_t **out, net_t *net, broker_t *b, const broker
     srv->log = *log;
     srv->opt = *opts;
     srv->server_name = pmq_strdup(opts->server_name ? opts->server_name : "paxmq");
-    if (srv->server_name == NULL) {
+    srv->headers = pmq_calloc(PMQ_MAX(opts->limits.header_count_max, 1), sizeof(stomp_header_t));
+    if (srv->server_name == NULL || srv->headers == NULL) {
+        pmq_free(srv->server_name);
+        pmq_free(srv->headers);
         pmq_free(srv);
         return PMQ_ENOMEM;
     }
@@ -332,8 +367,14 @@ int stomp_server_listen(stomp_server_t *srv, const char *host, uint16_t port) {
     return net_listen(srv->net, "stomp", host, port, on_accept, srv, NULL);
 }
 
+/* The tick that checks heart-beats runs every STOMP_TICK_MS, so a beat is due one tick
+ * before the interval ends: "at least every n milliseconds" then holds despite jitter. */
+#define STOMP_TICK_MS 100
+
 static void heartbeat(stomp_session_t *s, uint64_t now) {
-    if (s->hb_send_ms > 0 && now - net_conn_last_write_ms(s->conn) >= s->hb_send_ms &&
+    uint64_t due = s->hb_send_ms > 2 * STOMP_TICK_MS ? s->hb_send_ms - STOMP_TICK_MS
+                                                     : s->hb_send_ms / 2;
+    if (s->hb_send_ms > 0 && now - net_conn_last_write_ms(s->conn) >= due &&
         net_conn_outbound_bytes(s->conn) == 0) {
         if (net_conn_write(s->conn, "\n", 1) != 0) {
             return;
@@ -384,6 +425,7 @@ void stomp_server_free(stomp_server_t *srv) {
     }
     PMQ_ASSERT(pmq_list_is_empty(&srv->sessions));
     pmq_map_close(&srv->client_ids);
+    pmq_free(srv->headers);
     pmq_free(srv->server_name);
     pmq_free(srv);
 }
