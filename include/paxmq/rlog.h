@@ -55,7 +55,20 @@ typedef enum rlog_cmd_type {
     RLOG_CMD_PURGE = 7,       /* drop every message of a queue (admin) */
     RLOG_CMD_DEST_DELETE = 8, /* delete a destination (admin) */
     RLOG_CMD_TXN = 9,         /* several commands applied atomically (STOMP COMMIT) */
+    /* MQTT (docs/MQTT.md "Sessions"): persistent sessions, retained messages, QoS 2. */
+    RLOG_CMD_MQTT_SESSION_OPEN = 10,  /* create (or update the limit of) a persistent session */
+    RLOG_CMD_MQTT_SESSION_CLOSE = 11, /* delete a persistent session, its queue and its state */
+    RLOG_CMD_MQTT_SUB = 12,           /* add or replace one topic filter of a session */
+    RLOG_CMD_MQTT_UNSUB = 13,         /* remove one topic filter of a session */
+    RLOG_CMD_RETAIN = 14,             /* set a topic's retained message; empty body clears it */
+    RLOG_CMD_MQTT_QOS2_IN = 15,       /* inbound QoS 2 packet id stored (PUBREC may be sent) */
+    RLOG_CMD_MQTT_QOS2_REL = 16,      /* inbound QoS 2 packet id released (PUBREL received) */
+    RLOG_CMD_MQTT_OUT_BIND = 17,      /* outbound QoS 2: queued message seq sent under pid */
+    RLOG_CMD_MQTT_OUT_REC = 18,       /* outbound QoS 2: PUBREC received; message done */
+    RLOG_CMD_MQTT_OUT_COMP = 19,      /* outbound QoS 2: PUBCOMP received; pid free again */
 } rlog_cmd_type_t;
+
+#define RLOG_CMD_TYPE_LAST RLOG_CMD_MQTT_OUT_COMP
 
 /* Message properties that are part of the durable message. */
 typedef struct rlog_msg_props {
@@ -82,6 +95,12 @@ typedef struct rlog_cmd {
     pmq_slice_t pattern;     /* DSUB_ADD: topic pattern, e.g. "/topic/a.*" */
     uint32_t op_count;       /* TXN */
     pmq_slice_t ops_raw;     /* TXN: op_count length-prefixed nested commands */
+    /* MQTT commands: client_id names the session (every MQTT_* type); RETAIN uses
+     * dest, props, headers and body like PUBLISH. */
+    uint32_t limit;          /* MQTT_SESSION_OPEN: queued messages the session may hold */
+    uint8_t qos;             /* MQTT_SUB: granted QoS 0..2 (pattern is the filter) */
+    uint16_t pid;            /* MQTT_QOS2_*, MQTT_OUT_*: packet identifier, never 0 */
+    uint64_t seq;            /* MQTT_OUT_BIND: message sequence in the session queue */
 } rlog_cmd_t;
 
 /* A header as stored in a message: name and value, raw (unescaped) bytes. */
@@ -125,6 +144,27 @@ PMQ_MUST_USE int rlog_encode_dest_op(pmq_buf_t *out, rlog_cmd_type_t type, pmq_s
 PMQ_MUST_USE int rlog_txn_begin(pmq_buf_t *out, size_t *mark);
 PMQ_MUST_USE int rlog_txn_add_op(pmq_buf_t *out, size_t mark, pmq_slice_t op_bytes);
 void rlog_txn_end(pmq_buf_t *out, size_t mark);
+
+/* ---- MQTT commands (the session layer proposes them; broker_apply applies them) ----
+ * client_id and pattern are at most RLOG_NAME_BYTES_MAX bytes and non-empty (asserted:
+ * the session validates first); pid is non-zero and qos <= 2 (asserted). Each appends
+ * one command; PMQ_ETOOBIG/PMQ_ENOMEM from the buffer. Any thread owning out. */
+PMQ_MUST_USE int rlog_encode_mqtt_session_open(pmq_buf_t *out, pmq_slice_t client_id,
+                                               uint32_t limit);
+PMQ_MUST_USE int rlog_encode_mqtt_session_close(pmq_buf_t *out, pmq_slice_t client_id);
+PMQ_MUST_USE int rlog_encode_mqtt_sub(pmq_buf_t *out, pmq_slice_t client_id, pmq_slice_t pattern,
+                                      uint8_t qos);
+PMQ_MUST_USE int rlog_encode_mqtt_unsub(pmq_buf_t *out, pmq_slice_t client_id,
+                                        pmq_slice_t pattern);
+/* type is RLOG_CMD_MQTT_QOS2_IN, _QOS2_REL, _OUT_REC or _OUT_COMP. */
+PMQ_MUST_USE int rlog_encode_mqtt_pid(pmq_buf_t *out, rlog_cmd_type_t type, pmq_slice_t client_id,
+                                      uint16_t pid);
+PMQ_MUST_USE int rlog_encode_mqtt_out_bind(pmq_buf_t *out, pmq_slice_t client_id, uint64_t seq,
+                                           uint16_t pid);
+/* RETAIN: the same fields as PUBLISH; an empty body clears the topic's retained message. */
+PMQ_MUST_USE int rlog_encode_retain(pmq_buf_t *out, pmq_slice_t dest, const rlog_msg_props_t *p,
+                                    const rlog_header_t *headers, size_t header_count,
+                                    pmq_slice_t body);
 
 const char *rlog_cmd_type_name(rlog_cmd_type_t t);
 

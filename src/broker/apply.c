@@ -135,6 +135,17 @@ static int apply_one(broker_t *b, const rlog_cmd_t *c) {
         return 0;
     case RLOG_CMD_TXN:
         return apply_txn(b, c);
+    case RLOG_CMD_MQTT_SESSION_OPEN:
+    case RLOG_CMD_MQTT_SESSION_CLOSE:
+    case RLOG_CMD_MQTT_SUB:
+    case RLOG_CMD_MQTT_UNSUB:
+    case RLOG_CMD_RETAIN:
+    case RLOG_CMD_MQTT_QOS2_IN:
+    case RLOG_CMD_MQTT_QOS2_REL:
+    case RLOG_CMD_MQTT_OUT_BIND:
+    case RLOG_CMD_MQTT_OUT_REC:
+    case RLOG_CMD_MQTT_OUT_COMP:
+        return broker__mqtt_apply(b, c); /* mqtt_state.c, retain.c */
     }
     PMQ_UNREACHABLE();
 }

@@ -156,4 +156,11 @@ void broker__waitlist_finish(broker_waitlist_t *wl, int status);
 void broker__batches_flush(broker_t *b);
 void broker__batch_free(bq_batch_t *batch);
 
+/* ---- MQTT sessions and retained messages (mqtt_state.c, retain.c) ---- */
+
+/* Applies one MQTT command (RLOG_CMD_MQTT_*, RLOG_CMD_RETAIN). */
+PMQ_MUST_USE int broker__mqtt_apply(broker_t *b, const rlog_cmd_t *c);
+
+/* ---- end of MQTT sessions and retained messages ---- */
+
 #endif

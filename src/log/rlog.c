@@ -233,6 +233,40 @@ static bool decode_txn(pmq_rd_t *r, rlog_cmd_t *c, int depth) {
     return true;
 }
 
+/* MQTT commands: u8 version, u8 type, string client_id, then by type:
+ *   SESSION_OPEN u32 limit; SUB string pattern, u8 qos; UNSUB string pattern;
+ *   QOS2_IN, QOS2_REL, OUT_REC, OUT_COMP u16 pid; OUT_BIND u64 seq, u16 pid. */
+static bool decode_mqtt(pmq_rd_t *r, rlog_cmd_t *c) {
+    c->client_id = pmq_rd_bytes(r, RLOG_NAME_BYTES_MAX);
+    switch (c->type) {
+    case RLOG_CMD_MQTT_SESSION_OPEN:
+        c->limit = pmq_rd_u32(r);
+        break;
+    case RLOG_CMD_MQTT_SUB:
+        c->pattern = pmq_rd_bytes(r, RLOG_NAME_BYTES_MAX);
+        c->qos = pmq_rd_u8(r);
+        break;
+    case RLOG_CMD_MQTT_UNSUB:
+        c->pattern = pmq_rd_bytes(r, RLOG_NAME_BYTES_MAX);
+        break;
+    case RLOG_CMD_MQTT_OUT_BIND:
+        c->seq = pmq_rd_u64(r);
+        c->pid = pmq_rd_u16(r);
+        break;
+    case RLOG_CMD_MQTT_SESSION_CLOSE:
+        break;
+    default:
+        c->pid = pmq_rd_u16(r);
+        break;
+    }
+    if (r->err || c->client_id.len == 0 || c->qos > 2) {
+        return false;
+    }
+    bool has_pattern = c->type == RLOG_CMD_MQTT_SUB || c->type == RLOG_CMD_MQTT_UNSUB;
+    bool has_pid = c->type >= RLOG_CMD_MQTT_QOS2_IN && c->type <= RLOG_CMD_MQTT_OUT_COMP;
+    return (!has_pattern || c->pattern.len > 0) && (!has_pid || c->pid != 0);
+}
+
 int rlog_cmd_decode(pmq_slice_t bytes, rlog_cmd_t *out) {
     memset(out, 0, sizeof(*out));
     pmq_rd_t r = pmq_rd_init(bytes);
@@ -271,6 +305,20 @@ int rlog_cmd_decode(pmq_slice_t bytes, rlog_cmd_t *out) {
         break;
     case RLOG_CMD_TXN:
         ok = decode_txn(&r, out, 0);
+        break;
+    case RLOG_CMD_RETAIN:
+        ok = decode_publish(&r, out);
+        break;
+    case RLOG_CMD_MQTT_SESSION_OPEN:
+    case RLOG_CMD_MQTT_SESSION_CLOSE:
+    case RLOG_CMD_MQTT_SUB:
+    case RLOG_CMD_MQTT_UNSUB:
+    case RLOG_CMD_MQTT_QOS2_IN:
+    case RLOG_CMD_MQTT_QOS2_REL:
+    case RLOG_CMD_MQTT_OUT_BIND:
+    case RLOG_CMD_MQTT_OUT_REC:
+    case RLOG_CMD_MQTT_OUT_COMP:
+        ok = decode_mqtt(&r, out);
         break;
     default:
         ok = false;
@@ -325,6 +373,74 @@ bool rlog_txn_next(rlog_iter_t *it, pmq_slice_t *op_bytes) {
 
 const char *rlog_cmd_type_name(rlog_cmd_type_t t) {
     static const char *const names[] = {"?",      "PUBLISH", "ACK",   "DLQ",         "EXPIRE",
-                                        "DSUB_ADD", "DSUB_DEL", "PURGE", "DEST_DELETE", "TXN"};
+                                        "DSUB_ADD", "DSUB_DEL", "PURGE", "DEST_DELETE", "TXN",
+                                        "MQTT_SESSION_OPEN", "MQTT_SESSION_CLOSE", "MQTT_SUB",
+                                        "MQTT_UNSUB", "RETAIN", "MQTT_QOS2_IN", "MQTT_QOS2_REL",
+                                        "MQTT_OUT_BIND", "MQTT_OUT_REC", "MQTT_OUT_COMP"};
+    PMQ_STATIC_ASSERT(PMQ_ARRAY_LEN(names) == RLOG_CMD_TYPE_LAST + 1, "one name per type");
     return (unsigned)t < PMQ_ARRAY_LEN(names) ? names[t] : "?";
+}
+
+/* ---- MQTT commands (layout in decode_mqtt) ---- */
+
+static int put_client(pmq_buf_t *out, rlog_cmd_type_t type, pmq_slice_t client_id) {
+    PMQ_ASSERT(client_id.len > 0);
+    PMQ_ASSERT(client_id.len <= RLOG_NAME_BYTES_MAX);
+    int rc = put_head(out, type);
+    return rc != 0 ? rc : put_name(out, client_id);
+}
+
+int rlog_encode_mqtt_session_open(pmq_buf_t *out, pmq_slice_t client_id, uint32_t limit) {
+    int rc = put_client(out, RLOG_CMD_MQTT_SESSION_OPEN, client_id);
+    return rc != 0 ? rc : pmq_buf_put_u32(out, limit);
+}
+
+int rlog_encode_mqtt_session_close(pmq_buf_t *out, pmq_slice_t client_id) {
+    return put_client(out, RLOG_CMD_MQTT_SESSION_CLOSE, client_id);
+}
+
+int rlog_encode_mqtt_sub(pmq_buf_t *out, pmq_slice_t client_id, pmq_slice_t pattern, uint8_t qos) {
+    PMQ_ASSERT(qos <= 2);
+    PMQ_ASSERT(pattern.len > 0 && pattern.len <= RLOG_NAME_BYTES_MAX);
+    int rc = put_client(out, RLOG_CMD_MQTT_SUB, client_id);
+    if (rc == 0) {
+        rc = put_name(out, pattern);
+    }
+    return rc != 0 ? rc : pmq_buf_put_u8(out, qos);
+}
+
+int rlog_encode_mqtt_unsub(pmq_buf_t *out, pmq_slice_t client_id, pmq_slice_t pattern) {
+    PMQ_ASSERT(pattern.len > 0 && pattern.len <= RLOG_NAME_BYTES_MAX);
+    int rc = put_client(out, RLOG_CMD_MQTT_UNSUB, client_id);
+    return rc != 0 ? rc : put_name(out, pattern);
+}
+
+int rlog_encode_mqtt_pid(pmq_buf_t *out, rlog_cmd_type_t type, pmq_slice_t client_id,
+                         uint16_t pid) {
+    PMQ_ASSERT(type == RLOG_CMD_MQTT_QOS2_IN || type == RLOG_CMD_MQTT_QOS2_REL ||
+               type == RLOG_CMD_MQTT_OUT_REC || type == RLOG_CMD_MQTT_OUT_COMP);
+    PMQ_ASSERT(pid != 0);
+    int rc = put_client(out, type, client_id);
+    return rc != 0 ? rc : pmq_buf_put_u16(out, pid);
+}
+
+int rlog_encode_mqtt_out_bind(pmq_buf_t *out, pmq_slice_t client_id, uint64_t seq, uint16_t pid) {
+    PMQ_ASSERT(pid != 0);
+    int rc = put_client(out, RLOG_CMD_MQTT_OUT_BIND, client_id);
+    if (rc == 0) {
+        rc = pmq_buf_put_u64(out, seq);
+    }
+    return rc != 0 ? rc : pmq_buf_put_u16(out, pid);
+}
+
+int rlog_encode_retain(pmq_buf_t *out, pmq_slice_t dest, const rlog_msg_props_t *p,
+                       const rlog_header_t *headers, size_t header_count, pmq_slice_t body) {
+    /* The layout is PUBLISH's; only the type byte differs. */
+    size_t start = out->len;
+    int rc = rlog_encode_publish(out, dest, p, headers, header_count, body);
+    if (rc == 0) {
+        PMQ_ASSERT(out->data[start + 1] == (char)RLOG_CMD_PUBLISH);
+        out->data[start + 1] = (char)RLOG_CMD_RETAIN;
+    }
+    return rc;
 }

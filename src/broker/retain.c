@@ -1,0 +1,2 @@
+/* Retained MQTT messages (work in progress). */
+#include "broker_int.h"
