@@ -219,4 +219,115 @@ void broker_stats_get(const broker_t *b, broker_stats_t *out);
 void broker_dest_foreach(const broker_t *b, void (*cb)(void *arg, const broker_dest_stats_t *s),
                          void *arg);
 
+/* ---- MQTT sessions and retained messages ----
+ * (src/broker/mqtt_state.c, src/broker/retain.c; the model is in docs/MQTT.md "Sessions".)
+ *
+ * An MQTT session is the broker-side state of one MQTT client id: a set of topic filters,
+ * each stored as a broker topic pattern ("/topic/a.*.>", see mqtt_topic_to_stomp) with a
+ * granted QoS. A message published to a topic reaches a session once, at the effective
+ * QoS min(message QoS, highest QoS of its matching filters), however many filters match
+ * (MQTT 3.1.1 §3.3.5); a filter starting with a wildcard never matches a topic starting
+ * with '$' (§4.7.2).
+ *
+ * A durable session (clean session 0) is created, changed and deleted only by MQTT
+ * commands in broker_apply. It owns a queue "mqtt:CLIENT" that receives, in apply, every
+ * persistent message it should get at an effective QoS >= 1, up to the session's limit
+ * (further ones are dropped for that session and counted). Its inbound QoS 2 packet ids
+ * and outbound QoS 2 state are durable too. A volatile session (clean session 1) is
+ * node-local and changed directly, never through the log. While a session is bound to an
+ * owner (online), every message that is not queued for it is handed to ops->deliver.
+ *
+ * Retained messages: RLOG_CMD_RETAIN sets or clears the one retained message of a topic.
+ * Thread: the loop thread, like everything in the broker. */
+
+/* Filters one session may hold; beyond it SUBSCRIBE gets the failure return code. */
+#define BROKER_MQTT_FILTERS_MAX 1024u
+/* A durable session's queue is named this prefix followed by the client id. */
+#define BROKER_MQTT_QUEUE_PREFIX "mqtt:"
+/* Header carrying the MQTT QoS a message was published with ("0", "1" or "2"), named as
+ * ActiveMQ names the property, so STOMP consumers see it and it survives the log. */
+#define BROKER_MQTT_QOS_HEADER "ActiveMQ.MQTT.QoS"
+
+typedef struct broker_msess broker_msess_t;
+
+typedef struct broker_mqtt_ops {
+    /* m matched the filters of the online session bound to owner and is not queued for it;
+     * qos is the effective QoS. Return 0 when taken (written now, or kept with
+     * pmq_msg_ref), PMQ_EFULL when dropped (counted). Must not call back into the broker. */
+    int (*deliver)(void *owner, pmq_msg_t *m, uint8_t qos);
+} broker_mqtt_ops_t;
+
+typedef struct broker_mqtt_stats {
+    uint64_t durable_sessions, volatile_sessions, filters, retained;
+    uint64_t queued_dropped; /* messages not queued because a session was at its limit */
+    uint64_t direct_dropped; /* messages an online session refused (PMQ_EFULL) */
+} broker_mqtt_stats_t;
+
+/* The MQTT QoS of a message: 0 when it is not persistent, else the value of
+ * BROKER_MQTT_QOS_HEADER when it is "2", else 1 (a persistent STOMP message). */
+uint8_t broker_msg_mqtt_qos(const pmq_msg_t *m);
+
+/* The durable session of client_id, or NULL. Borrowed: valid until a SESSION_CLOSE for it
+ * is applied while it is not bound (a bound session stays valid until unbound). */
+broker_msess_t *broker_msess_find(const broker_t *b, pmq_slice_t client_id);
+bool broker_msess_is_durable(const broker_msess_t *s);
+/* The limit a durable session was opened with (RLOG_CMD_MQTT_SESSION_OPEN). */
+uint32_t broker_msess_limit(const broker_msess_t *s);
+uint32_t broker_msess_filter_count(const broker_msess_t *s);
+/* Messages waiting in a durable session's queue (0 for a volatile one). */
+uint64_t broker_msess_queued(const broker_msess_t *s);
+
+/* Creates a volatile session for client_id (caller guarantees none exists for it).
+ * client_id is copied. PMQ_ENOMEM. */
+PMQ_MUST_USE int broker_msess_new_volatile(broker_t *b, pmq_slice_t client_id,
+                                           broker_msess_t **out);
+/* Deletes a volatile session and its filters. NULL is a no-op. */
+void broker_msess_free_volatile(broker_t *b, broker_msess_t *s);
+/* Adds (or changes the QoS of) a filter of a volatile session. pattern is a valid broker
+ * topic pattern of at most RLOG_NAME_BYTES_MAX bytes; qos <= 2 (both asserted).
+ * PMQ_ETOOBIG past BROKER_MQTT_FILTERS_MAX, PMQ_ENOMEM. */
+PMQ_MUST_USE int broker_msess_sub_volatile(broker_t *b, broker_msess_t *s, pmq_slice_t pattern,
+                                           uint8_t qos);
+/* Removes a filter of a volatile session; false when it had no such filter. */
+bool broker_msess_unsub_volatile(broker_t *b, broker_msess_t *s, pmq_slice_t pattern);
+
+/* Binds an online owner: messages not queued for s go to ops->deliver(owner, ...).
+ * ops must outlive the binding. Rebinding replaces the previous owner. */
+void broker_msess_bind(broker_t *b, broker_msess_t *s, const broker_mqtt_ops_t *ops, void *owner);
+/* Unbinds (the client went offline). A durable session deleted while bound is freed here,
+ * after its consumer was closed with broker_unsubscribe. */
+void broker_msess_unbind(broker_t *b, broker_msess_t *s);
+/* Attaches a consumer to a durable session's queue: deliveries go to ops->deliver with
+ * tags to broker_ack (client-individual acknowledgement), at most prefetch unacknowledged.
+ * Close it with broker_unsubscribe(b, sub, false). user is returned by broker_sub_user.
+ * PMQ_EINVAL for a volatile session, PMQ_ENOMEM. */
+PMQ_MUST_USE int broker_msess_consume(broker_t *b, broker_msess_t *s,
+                                      const broker_consumer_ops_t *ops, void *owner,
+                                      uint32_t prefetch, void *user, broker_sub_t **out);
+/* The QoS to deliver a queued message at now: min(message QoS, highest matching filter
+ * QoS), at least 1 (it was queued at >= 1 even if the filters changed since). */
+uint8_t broker_msess_qos_for(const broker_msess_t *s, const pmq_msg_t *m);
+
+/* Durable QoS 2 state of a session (sorted packet ids; borrowed until the next apply):
+ * inbound ids stored and not released, and outbound ids awaiting PUBCOMP. */
+uint32_t broker_msess_qos2_in(const broker_msess_t *s, const uint16_t **pids);
+uint32_t broker_msess_out_rel(const broker_msess_t *s, const uint16_t **pids);
+/* Outbound QoS 2: the packet id a queued message was bound to (RLOG_CMD_MQTT_OUT_BIND). */
+bool broker_msess_out_pid(const broker_msess_t *s, uint64_t seq, uint16_t *pid);
+/* True when pid is bound to a queued message or awaits PUBCOMP (must not be reused). */
+bool broker_msess_pid_in_use(const broker_msess_t *s, uint16_t pid);
+
+/* Retained messages: how many topics have one, and a lookup. */
+uint64_t broker_retained_count(const broker_t *b);
+bool broker_retained_has(const broker_t *b, pmq_slice_t dest);
+/* Calls cb for every retained message whose topic matches the broker topic pattern (with
+ * the '$' rule above). The message is borrowed for the call; ref it to keep it. cb must
+ * not change the broker. */
+void broker_retained_match(const broker_t *b, pmq_slice_t pattern,
+                           void (*cb)(void *arg, pmq_msg_t *m), void *arg);
+
+void broker_mqtt_stats_get(const broker_t *b, broker_mqtt_stats_t *out);
+
+/* ---- end of MQTT sessions and retained messages ---- */
+
 #endif

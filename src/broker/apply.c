@@ -92,7 +92,7 @@ static void apply_dest_op(broker_t *b, const rlog_cmd_t *c) {
         return;
     }
     if (c->type == RLOG_CMD_DEST_DELETE && pmq_list_is_empty(&q->consumers) &&
-        q->kind != BQ_DSUB) {
+        q->kind != BQ_DSUB && q->kind != BQ_MQTT) {
         broker__queue_destroy(b, q);
         return;
     }
@@ -201,5 +201,5 @@ uint64_t broker_state_hash(const broker_t *b) {
         }
         h ^= qh;
     }
-    return h;
+    return h ^ broker__mqtt_state_hash(b); /* MQTT sessions, retained messages; 0 if none */
 }

@@ -35,6 +35,7 @@ void broker_free(broker_t *b) {
     if (b == NULL) {
         return;
     }
+    broker__mqtt_free(b); /* sessions and retained messages; their queues go below */
     size_t pos = 0;
     void *v;
     while (pmq_map_next(&b->queues, &pos, NULL, &v)) {

@@ -20,6 +20,7 @@ typedef enum bq_kind {
     BQ_QUEUE = 0, /* /queue/NAME (the DLQ too) */
     BQ_DSUB = 1,  /* a durable topic subscription's queue: "dsub:CLIENT:NAME" */
     BQ_TEMP = 2,  /* /remote-temp-queue/...: volatile, owned by a connection */
+    BQ_MQTT = 3,  /* a durable MQTT session's queue: "mqtt:CLIENT" (mqtt_state.c) */
 } bq_kind_t;
 
 typedef enum bq_state {
@@ -123,6 +124,7 @@ struct broker {
     uint64_t volatile_seq;
     uint64_t last_applied;
     broker_stats_t st;
+    struct broker_mqtt *mqtt; /* MQTT sessions and retained messages; NULL until used */
 };
 
 /* msg.c */
@@ -158,8 +160,87 @@ void broker__batch_free(bq_batch_t *batch);
 
 /* ---- MQTT sessions and retained messages (mqtt_state.c, retain.c) ---- */
 
+/* Filters are indexed broker-wide: exact patterns in a map of buckets, wildcard ones in
+ * one list; a publish looks up its topic's bucket and walks the wildcard list. */
+typedef struct bm_filter {
+    pmq_list_t link;      /* in its bucket (exact) or in broker_mqtt.wild */
+    broker_msess_t *sess;
+    uint8_t qos;
+    bool wild;
+    bool skips_dollar;    /* first level is a wildcard: never matches "$..." topics */
+    size_t len;
+    char pattern[];       /* "/topic/...", NUL-terminated */
+} bm_filter_t;
+
+typedef struct bm_bucket {
+    pmq_list_t filters;
+    char *key;
+} bm_bucket_t;
+
+/* A sorted set of packet ids. */
+typedef struct bm_pids {
+    uint16_t *v;
+    uint32_t n, cap;
+} bm_pids_t;
+
+typedef struct bm_bind {
+    uint64_t seq;
+    uint16_t pid;
+} bm_bind_t;
+
+struct broker_msess {
+    char *client_id;
+    bool durable;
+    bool removed;           /* durable session closed while bound: freed at unbind */
+    broker_queue_t *queue;  /* durable: "mqtt:CLIENT" (BQ_MQTT) */
+    uint32_t limit;         /* durable: messages the queue may hold */
+    bm_filter_t **filters;
+    uint32_t filter_count, filter_cap;
+    bm_pids_t qos2_in;      /* durable: inbound QoS 2 ids stored, not released */
+    bm_pids_t out_rel;      /* durable: outbound QoS 2 ids awaiting PUBCOMP */
+    bm_bind_t *binds;       /* durable: outbound QoS 2 messages in flight */
+    uint32_t bind_count, bind_cap;
+    /* Volatile, node-local: */
+    const broker_mqtt_ops_t *ops;
+    void *owner;
+    uint64_t seen_gen;      /* publish generation that last matched (dedup) */
+    uint8_t best_qos;       /* highest matching filter QoS for that publish */
+};
+
+typedef struct broker_mqtt {
+    pmq_map_t durable;      /* client id -> broker_msess_t (durable state) */
+    pmq_map_t volatiles;    /* client id -> broker_msess_t (clean sessions, this node) */
+    pmq_map_t exact;        /* pattern -> bm_bucket_t */
+    pmq_list_t wild;        /* bm_filter_t.link */
+    uint64_t gen;
+    broker_msess_t **touched; /* sessions matched by the publish being dispatched */
+    size_t touched_cap;
+    pmq_map_t retained;     /* dest -> pmq_msg_t (key points into the message) */
+    uint64_t closed_count;  /* names the queues of sessions closed while bound */
+    broker_mqtt_stats_t st;
+} broker_mqtt_t;
+
 /* Applies one MQTT command (RLOG_CMD_MQTT_*, RLOG_CMD_RETAIN). */
 PMQ_MUST_USE int broker__mqtt_apply(broker_t *b, const rlog_cmd_t *c);
+/* The MQTT state, created on first use; NULL only when out of memory. */
+broker_mqtt_t *broker__mqtt_state(broker_t *b);
+/* Delivers a topic publish to the matching MQTT sessions (called by topic_publish). */
+void broker__mqtt_topic_publish(broker_t *b, pmq_slice_t dest, pmq_msg_t *m, bool durable_copies);
+void broker__mqtt_free(broker_t *b);
+uint64_t broker__mqtt_state_hash(const broker_t *b);
+/* Snapshot section after the queues (format version 2); restore expects the session
+ * queues to have been restored already. */
+PMQ_MUST_USE int broker__mqtt_snapshot_encode(const broker_t *b, pmq_buf_t *out);
+PMQ_MUST_USE int broker__mqtt_snapshot_restore(broker_t *b, pmq_rd_t *r);
+
+/* retain.c */
+PMQ_MUST_USE int broker__retain_apply(broker_t *b, broker_mqtt_t *mq, const rlog_cmd_t *c);
+uint64_t broker__retain_hash(const broker_mqtt_t *mq);
+PMQ_MUST_USE int broker__retain_snapshot_encode(const broker_mqtt_t *mq, pmq_buf_t *out);
+PMQ_MUST_USE int broker__retain_snapshot_restore(broker_t *b, broker_mqtt_t *mq, pmq_rd_t *r);
+void broker__retain_free(broker_mqtt_t *mq);
+/* True when a pattern whose first level is a wildcard may match dest ('$' rule). */
+bool broker__mqtt_dollar_ok(pmq_slice_t pattern, pmq_slice_t dest);
 
 /* ---- end of MQTT sessions and retained messages ---- */
 

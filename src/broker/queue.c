@@ -286,4 +286,5 @@ void broker__topic_publish(broker_t *b, pmq_slice_t dest, pmq_msg_t *m, bool dur
             PMQ_LOG_ERROR("dsub_enqueue_failed", "queue=%s", q->name);
         }
     }
+    broker__mqtt_topic_publish(b, dest, m, durable_copies); /* MQTT sessions: mqtt_state.c */
 }

@@ -4,12 +4,14 @@
  * messages, temp queues) are not part of it. Format (big-endian, versioned):
  *   u8 version, u64 last_seq, u64 last_applied,
  *   u32 n_dsubs, n x {bytes queue_name, bytes pattern},
- *   u32 n_queues, n x {bytes name, u32 n_msgs, n x {u64 seq, bytes publish_cmd}} */
+ *   u32 n_queues, n x {bytes name, u32 n_msgs, n x {u64 seq, bytes publish_cmd}},
+ *   version 2 adds the MQTT section (sessions, retained messages: mqtt_state.c). */
 #include <stdlib.h>
 
 #include "broker_int.h"
 
-#define SNAPSHOT_VERSION 1
+#define SNAPSHOT_VERSION 2
+#define SNAPSHOT_VERSION_MIN 1 /* before the MQTT section */
 
 static int cmp_u64(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a;
@@ -87,6 +89,7 @@ int broker_snapshot_encode(const broker_t *b, pmq_buf_t *out) {
             goto out;
         }
     }
+    rc = broker__mqtt_snapshot_encode(b, out);
 out:
     pmq_buf_close(&tmp);
     return rc;
@@ -134,7 +137,7 @@ int broker_snapshot_restore(broker_t *b, pmq_slice_t bytes) {
     if (r.err) {
         return PMQ_ECORRUPT;
     }
-    if (version != SNAPSHOT_VERSION) {
+    if (version < SNAPSHOT_VERSION_MIN || version > SNAPSHOT_VERSION) {
         return version > SNAPSHOT_VERSION ? PMQ_EVERSION : PMQ_ECORRUPT;
     }
     for (uint32_t i = 0; i < n_dsubs; i++) {
@@ -152,6 +155,12 @@ int broker_snapshot_restore(broker_t *b, pmq_slice_t bytes) {
     uint32_t n_queues = pmq_rd_u32(&r);
     for (uint32_t i = 0; i < n_queues && !r.err; i++) {
         int rc = restore_queue(b, &r);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    if (version >= 2 && !r.err) {
+        int rc = broker__mqtt_snapshot_restore(b, &r);
         if (rc != 0) {
             return rc;
         }
