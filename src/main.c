@@ -10,8 +10,10 @@
 
 #include <uv.h>
 
+#include "paxmq/admin.h"
 #include "paxmq/assert.h"
 #include "paxmq/config.h"
+#include "paxmq/http.h"
 #include "paxmq/net.h"
 #include "paxmq/node.h"
 #include "paxmq/stomp.h"
@@ -28,6 +30,8 @@ typedef struct app {
     broker_t *broker;
     net_t *net;
     stomp_server_t *stomp;
+    http_server_t *http;
+    admin_t *admin;
     uv_check_t run;
     uv_idle_t more;
     uv_timer_t tick;
@@ -120,6 +124,9 @@ static void on_signal(uv_signal_t *h, int signum) {
     PMQ_LOG_INFO("shutdown_started", "signal=%s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     a->shutdown_phase = 1;
     a->shutdown_started_ms = pmq_mono_ms();
+    if (a->admin != NULL) {
+        admin_set_draining(a->admin, true); /* /readyz turns 503 at once */
+    }
     net_stop_listening(a->net);
 }
 
@@ -152,6 +159,42 @@ static int start_listeners(app_t *a) {
             return rc;
         }
     }
+    return 0;
+}
+
+static int start_http(app_t *a) {
+    const pmq_config_t *c = &a->cfg;
+    admin_deps_t deps = {.node_name = c->node.name,
+                         .broker = a->broker,
+                         .node = a->node,
+                         .net = a->net,
+                         .stomp = a->stomp,
+                         .metrics_destinations_max = c->http.metrics_destinations_max,
+                         .drain_grace_ms = 5000};
+    int rc = admin_new(&a->admin, &a->loop, &deps);
+    if (rc != 0 || !c->http.listen.enabled) {
+        return rc;
+    }
+    http_limits_t lim;
+    http_limits_default(&lim);
+    lim.header_bytes_max = lim.body_bytes_max = c->http.request_bytes_max;
+    lim.header_count_max = c->http.header_count_max;
+    http_app_t app = {.admin_user = c->http.admin_user,
+                      .admin_password = c->http.admin_password,
+                      .admin_open = c->http.admin_open};
+    admin_http_app(a->admin, &app);
+    rc = http_server_new(&a->http, &a->loop, &lim, c->http.listen.host, c->http.listen.port, &app);
+    if (rc == 0) {
+        rc = admin_register(a->admin, a->http);
+    }
+    if (rc != 0) {
+        PMQ_LOG_ERROR("listen_failed", "listener=http addr=%s:%u err=\"%s\" "
+                      "action=\"free the port or set http.listen (an IP address)\"",
+                      c->http.listen.host, c->http.listen.port, pmq_strerror(rc));
+        return rc;
+    }
+    PMQ_LOG_INFO("listening", "listener=http addr=%s:%u", c->http.listen.host,
+                 http_server_port(a->http));
     return 0;
 }
 
@@ -207,6 +250,9 @@ static int run(app_t *a) {
         rc = start_listeners(a);
     }
     if (rc == 0) {
+        rc = start_http(a);
+    }
+    if (rc == 0) {
         uv_check_init(&a->loop, &a->run);
         uv_idle_init(&a->loop, &a->more);
         uv_timer_init(&a->loop, &a->tick);
@@ -223,6 +269,10 @@ static int run(app_t *a) {
         PMQ_LOG_INFO("shutdown_closing", "phase=%d", a->shutdown_phase);
     }
     /* Teardown in reverse order; each step tolerates a partial start. */
+    if (a->http != NULL) {
+        http_server_close(a->http);
+    }
+    admin_free(a->admin);
     net_free(a->net);
     node_close(a->node);
     stomp_server_free(a->stomp);

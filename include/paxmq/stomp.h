@@ -230,4 +230,19 @@ void stomp_server_shutdown(stomp_server_t *s);
 void stomp_server_free(stomp_server_t *s);
 void stomp_server_stats_get(const stomp_server_t *s, stomp_server_stats_t *out);
 
+/* One connection as the admin API shows it. Strings are borrowed for the callback. */
+typedef struct stomp_session_info {
+    uint64_t id;
+    const char *peer;
+    const char *client_id; /* NULL when none */
+    int version;           /* 10, 11, 12; 0 before CONNECT */
+    uint32_t subscriptions, transactions;
+    uint64_t connected_ms; /* monotonic time of accept */
+    size_t outbound_bytes;
+} stomp_session_info_t;
+void stomp_server_foreach(const stomp_server_t *s,
+                          void (*cb)(void *arg, const stomp_session_info_t *info), void *arg);
+/* Closes connection id with an ERROR frame carrying reason. PMQ_ENOTFOUND. */
+PMQ_MUST_USE int stomp_server_close_session(stomp_server_t *s, uint64_t id, const char *reason);
+
 #endif

@@ -27,6 +27,7 @@ int broker_new(broker_t **out, const broker_options_t *opts, const broker_log_t 
     pmq_list_init(&b->dsubs);
     pmq_list_init(&b->dirty);
     pmq_list_init(&b->batched);
+    pmq_list_init(&b->wake);
     *out = b;
     return 0;
 }
@@ -172,7 +173,28 @@ void broker_owner_gone(broker_t *b, void *owner) {
     }
 }
 
+/* Calls the producers that were blocked on a full queue which now has room. A callback
+ * that finds the queue full again registers anew (on the queue, not on this list). */
+static void run_wakeups(broker_t *b) {
+    pmq_list_t ready;
+    pmq_list_init(&ready);
+    while (!pmq_list_is_empty(&b->wake)) {
+        pmq_list_t *n = b->wake.next;
+        pmq_list_remove(n);
+        pmq_list_push_back(&ready, n);
+    }
+    while (!pmq_list_is_empty(&ready)) {
+        broker_waiter_t *w = PMQ_CONTAINER_OF(ready.next, broker_waiter_t, link);
+        pmq_list_remove(&w->link);
+        void (*cb)(void *) = w->cb;
+        void *arg = w->arg;
+        pmq_free(w);
+        cb(arg);
+    }
+}
+
 bool broker_run(broker_t *b, uint64_t now_ms) {
+    run_wakeups(b);
     uint32_t budget = BROKER_DISPATCH_BUDGET;
     while (!pmq_list_is_empty(&b->dirty) && budget > 0) {
         broker_queue_t *q = PMQ_CONTAINER_OF(b->dirty.next, broker_queue_t, dirty_link);
@@ -183,7 +205,7 @@ bool broker_run(broker_t *b, uint64_t now_ms) {
         }
     }
     broker__batches_flush(b);
-    return !pmq_list_is_empty(&b->dirty);
+    return !pmq_list_is_empty(&b->dirty) || !pmq_list_is_empty(&b->wake);
 }
 
 void broker_expire_scan(broker_t *b, uint64_t now_ms) {

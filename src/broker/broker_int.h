@@ -120,6 +120,7 @@ struct broker {
     pmq_list_t dsubs;
     pmq_list_t dirty;
     pmq_list_t batched;
+    pmq_list_t wake;        /* broker_waiter_t whose queue has room: called in broker_run */
     uint64_t last_seq;      /* durable: last persistent message sequence */
     uint64_t volatile_seq;
     uint64_t last_applied;
@@ -147,6 +148,8 @@ void broker__entry_remove(broker_t *b, bq_entry_t *e);
 void broker__entry_requeue(broker_t *b, bq_entry_t *e, bool count_redelivery, uint64_t now_ms);
 void broker__queue_dispatch(broker_t *b, broker_queue_t *q, uint64_t now_ms, uint32_t *budget);
 void broker__queue_clear(broker_t *b, broker_queue_t *q);
+/* Moves q's blocked producers to the wake list; broker_run calls them outside any
+ * dispatch iteration (a callback may publish, unsubscribe or close its session). */
 void broker__wake_waiters(broker_t *b, broker_queue_t *q);
 bool broker__queue_has_room(const broker_t *b, const broker_queue_t *q);
 void broker__topic_publish(broker_t *b, pmq_slice_t dest, pmq_msg_t *m, bool durable_copies);

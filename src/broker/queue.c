@@ -230,14 +230,10 @@ bool broker__queue_has_room(const broker_t *b, const broker_queue_t *q) {
 }
 
 void broker__wake_waiters(broker_t *b, broker_queue_t *q) {
-    (void)b;
     while (!pmq_list_is_empty(&q->waiters)) {
-        broker_waiter_t *w = PMQ_CONTAINER_OF(q->waiters.next, broker_waiter_t, link);
-        pmq_list_remove(&w->link);
-        void (*cb)(void *) = w->cb;
-        void *arg = w->arg;
-        pmq_free(w);
-        cb(arg);
+        pmq_list_t *n = q->waiters.next;
+        pmq_list_remove(n);
+        pmq_list_push_back(&b->wake, n);
     }
 }
 

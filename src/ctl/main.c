@@ -32,8 +32,8 @@ static const char usage_main[] =
     "\n"
     "Options (anywhere on the line):\n"
     "  --http HOST:PORT   node address (default $PAXMQ_HTTP_ADDR, else 127.0.0.1:8161)\n"
-    "  --user USER        admin user for purge/drain (default $PAXMQ_ADMIN_USER)\n"
-    "  --password PASS    admin password (default $PAXMQ_ADMIN_PASSWORD)\n"
+    "  --user USER        admin user for purge/drain (default $PAXMQ_HTTP_ADMIN_USER)\n"
+    "  --password PASS    admin password (default $PAXMQ_HTTP_ADMIN_PASSWORD)\n"
     "  --json             print the node's JSON answer unchanged\n"
     "  --timeout MS       give up after MS milliseconds (default 5000)\n"
     "  -h, --help         this help; `paxmqctl COMMAND --help` for one command\n"
@@ -95,7 +95,7 @@ static int report_http_error(const ctl_response_t *resp) {
     }
     if (resp->status == 401) {
         fprintf(stderr, "paxmqctl: give credentials with --user/--password or "
-                        "PAXMQ_ADMIN_USER/PAXMQ_ADMIN_PASSWORD\n");
+                        "PAXMQ_HTTP_ADMIN_USER/PAXMQ_HTTP_ADMIN_PASSWORD\n");
     }
     return CTL_EXIT_FAIL;
 }
@@ -344,8 +344,8 @@ static int parse_args(ctl_t *c, int argc, char **argv) {
 
 int main(int argc, char **argv) {
     ctl_t c = {0};
-    c.target.user = getenv("PAXMQ_ADMIN_USER");
-    c.target.password = getenv("PAXMQ_ADMIN_PASSWORD");
+    c.target.user = getenv("PAXMQ_HTTP_ADMIN_USER");
+    c.target.password = getenv("PAXMQ_HTTP_ADMIN_PASSWORD");
     int rc = parse_args(&c, argc, argv);
     if (rc != CTL_EXIT_OK) {
         return rc;

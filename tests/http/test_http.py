@@ -494,7 +494,7 @@ def test_paxmqctl_admin_commands(testd):
     assert r.returncode == 1 and "401" in r.stderr
     r = ctl("--http", addr, "--user", "admin", "--password", "nope", "purge", "/queue/orders")
     assert r.returncode == 1
-    creds = {"PAXMQ_ADMIN_USER": "admin", "PAXMQ_ADMIN_PASSWORD": "s3cret"}
+    creds = {"PAXMQ_HTTP_ADMIN_USER": "admin", "PAXMQ_HTTP_ADMIN_PASSWORD": "s3cret"}
     r = ctl("--http", addr, "purge", "/queue/orders", env_extra=creds)
     assert (r.returncode, r.stdout) == (0, "purged /queue/orders\n")
     r = ctl("--http", addr, "purge", "/queue/missing", env_extra=creds)

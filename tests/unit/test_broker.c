@@ -367,6 +367,51 @@ static void test_queue_full_admission(void **state) {
     fixture_free(fx);
 }
 
+typedef struct rewaiter {
+    fixture_t *fx;
+    int calls;
+    broker_waiter_t *w;
+} rewaiter_t;
+
+/* A blocked producer that, once woken, publishes one message and finds the queue full
+ * again, so it registers anew: the wake-up must not loop on it in the same call. */
+static void rewait(void *arg) {
+    rewaiter_t *r = arg;
+    r->calls++;
+    r->w = NULL;
+    publish(r->fx, "/queue/one", "again", 4, false, 0);
+    if (broker_admit(r->fx->b, PMQ_SLICE_LIT("/queue/one")) == PMQ_EFULL) {
+        assert_int_equal(broker_wait_for_room(r->fx->b, PMQ_SLICE_LIT("/queue/one"), rewait, r, &r->w), 0);
+    }
+}
+
+static void test_blocked_producer_wakeups_terminate(void **state) {
+    (void)state;
+    fixture_t *fx = fixture_new();
+    broker_free(fx->b);
+    broker_options_t o = {.broker_id = "test", .prefetch_default = 1, .max_redeliveries = 2,
+                          .dlq = "DLQ", .queue_depth_max = 1, .queue_bytes_max = 1 << 20,
+                          .destinations_max = 10};
+    broker_log_t log = {fx, fake_propose};
+    assert_int_equal(broker_new(&fx->b, &o, &log), 0);
+    publish(fx, "/queue/one", "first", 4, false, 0);
+    assert_int_equal(broker_admit(fx->b, PMQ_SLICE_LIT("/queue/one")), PMQ_EFULL);
+    rewaiter_t r = {fx, 0, NULL};
+    assert_int_equal(broker_wait_for_room(fx->b, PMQ_SLICE_LIT("/queue/one"), rewait, &r, &r.w), 0);
+    consumer_t c = {0};
+    broker_sub_t *s = sub(fx, &c, "/queue/one", BROKER_ACK_AUTO, 0);
+    for (int i = 0; i < 5; i++) {
+        broker_run(fx->b, 1000); /* each call returns; progress happens across calls */
+    }
+    assert_true(r.calls >= 2);
+    assert_true(c.n >= 2);
+    if (r.w != NULL) {
+        broker_waiter_cancel(r.w);
+    }
+    broker_unsubscribe(fx->b, s, false);
+    fixture_free(fx);
+}
+
 static void test_destination_validation(void **state) {
     (void)state;
     char reason[160];
@@ -392,6 +437,7 @@ int main(void) {
         cmocka_unit_test(test_topics_wildcards_and_durable),
         cmocka_unit_test(test_apply_is_deterministic),
         cmocka_unit_test(test_queue_full_admission),
+        cmocka_unit_test(test_blocked_producer_wakeups_terminate),
         cmocka_unit_test(test_destination_validation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -65,6 +65,9 @@ static int encode_message(stomp_session_t *s, stomp_sub_t *sub, const broker_del
     if (rc == 0) {
         rc = stomp_encode_end(out, m->body, true);
     }
+    if (rc == 0) {
+        rc = stomp__frame_trailer(out);
+    }
     return rc;
 }
 

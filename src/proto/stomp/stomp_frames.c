@@ -115,7 +115,8 @@ static int on_connect(stomp_session_t *s, const stomp_frame_t *f) {
                            {PMQ_SLICE_LIT("server"), pmq_slice_cstr(srv->server_name)},
                            {PMQ_SLICE_LIT("heart-beat"), pmq_slice_cstr(hb)}};
     if (stomp_encode(net_conn_outbuf(s->conn), version, STOMP_CMD_CONNECTED, h, 4,
-                     pmq_slice(NULL, 0), false) != 0) {
+                     pmq_slice(NULL, 0), false) != 0 ||
+        stomp__frame_trailer(net_conn_outbuf(s->conn)) != 0) {
         return fail(s, f, "out of memory", NULL);
     }
     net_conn_commit(s->conn);

@@ -86,6 +86,11 @@ struct stomp_server {
     stomp_server_stats_t st;
 };
 
+/* Every frame the broker sends ends with NUL LF, as ActiveMQ's do: the STOMP grammar
+ * lets a receiver take EOLs after NUL as part of the frame, so without our own trailing
+ * LF a heart-beat sent right after a frame could be swallowed as framing. */
+static inline int stomp__frame_trailer(pmq_buf_t *out) { return pmq_buf_append(out, "\n", 1); }
+
 /* stomp_session.c */
 void stomp__session_ref(stomp_session_t *s);
 void stomp__session_unref(stomp_session_t *s);

@@ -63,6 +63,9 @@ void stomp__send_error(stomp_session_t *s, const stomp_frame_t *f, const char *r
         rc = stomp_encode_end(out, pmq_slice_cstr(detail ? detail : reason), true);
     }
     if (rc == 0) {
+        rc = stomp__frame_trailer(out);
+    }
+    if (rc == 0) {
         write_frame_or_close(s);
     }
     s->closing = true;
@@ -81,6 +84,9 @@ void stomp__send_receipt(stomp_session_t *s, pmq_slice_t receipt_id) {
     }
     if (rc == 0) {
         rc = stomp_encode_end(out, pmq_slice(NULL, 0), false);
+    }
+    if (rc == 0) {
+        rc = stomp__frame_trailer(out);
     }
     if (rc == 0) {
         write_frame_or_close(s);
@@ -433,4 +439,36 @@ void stomp_server_free(stomp_server_t *srv) {
 void stomp_server_stats_get(const stomp_server_t *srv, stomp_server_stats_t *out) {
     *out = srv->st;
     out->sessions = srv->session_count;
+}
+
+void stomp_server_foreach(const stomp_server_t *srv,
+                          void (*cb)(void *arg, const stomp_session_info_t *info), void *arg) {
+    pmq_list_t *it, *tmp;
+    PMQ_LIST_FOREACH_SAFE(it, tmp, (pmq_list_t *)&srv->sessions) {
+        const stomp_session_t *s = PMQ_CONTAINER_OF(it, stomp_session_t, link);
+        if (s->conn == NULL) {
+            continue;
+        }
+        stomp_session_info_t info = {.id = s->id,
+                                     .peer = net_conn_peer(s->conn),
+                                     .client_id = s->client_id,
+                                     .version = s->connected ? (int)s->version : 0,
+                                     .subscriptions = s->sub_count,
+                                     .transactions = s->txn_count,
+                                     .connected_ms = s->accepted_ms,
+                                     .outbound_bytes = net_conn_outbound_bytes(s->conn)};
+        cb(arg, &info);
+    }
+}
+
+int stomp_server_close_session(stomp_server_t *srv, uint64_t id, const char *reason) {
+    pmq_list_t *it, *tmp;
+    PMQ_LIST_FOREACH_SAFE(it, tmp, &srv->sessions) {
+        stomp_session_t *s = PMQ_CONTAINER_OF(it, stomp_session_t, link);
+        if (s->id == id && stomp__session_alive(s)) {
+            stomp__send_error(s, NULL, reason, "closed by an administrator");
+            return 0;
+        }
+    }
+    return PMQ_ENOTFOUND;
 }
