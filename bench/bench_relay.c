@@ -46,8 +46,15 @@ typedef struct relay {
     uint32_t subs[RELAY_SUBS_MAX];
     uint32_t nsubs;
     uint64_t msg_id;
+    uint64_t published;
     bool congested;
 } relay_t;
+
+/* --relay-drop N: the self-test's broken broker, which still acknowledges what it drops. */
+static bool relay_drops(relay_t *r) {
+    r->published++;
+    return r->o->relay_drop > 0 && r->published % r->o->relay_drop == 0;
+}
 
 static volatile sig_atomic_t relay_stop_flag; /* set by SIGINT/SIGTERM only */
 
@@ -111,7 +118,8 @@ static int subs_add(relay_t *r, relay_conn_t *c, uint32_t slot) {
 static int stomp_frame(relay_t *r, relay_conn_t *c, uint32_t slot, const bench_stomp_frame_t *f) {
     pmq_slice_t cmd = f->command;
     if (pmq_slice_eq_cstr(cmd, "SEND")) {
-        for (uint32_t i = 0; i < r->nsubs; i++) {
+        bool drop = relay_drops(r);
+        for (uint32_t i = 0; i < r->nsubs && !drop; i++) {
             relay_conn_t *s = r->slots[r->subs[i]];
             int rc = s->dead ? 0 : stomp_message(r, s, f);
             if (rc != 0) {
@@ -161,7 +169,8 @@ static int mqtt_publish(relay_t *r, relay_conn_t *c, uint8_t byte0, pmq_slice_t 
         return PMQ_EPROTO;
     }
     pmq_slice_t payload = pmq_slice(rd.p, rd.left);
-    for (uint32_t i = 0; i < r->nsubs; i++) {
+    bool drop = relay_drops(r);
+    for (uint32_t i = 0; i < r->nsubs && !drop; i++) {
         relay_conn_t *s = r->slots[r->subs[i]];
         int rc = s->dead ? 0 : mqtt_forward(r, s, qos, topic, payload);
         if (rc != 0) {

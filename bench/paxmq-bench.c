@@ -66,7 +66,7 @@ enum {
     OPT_PROTO = 256, OPT_HOST, OPT_PORT, OPT_SIZE, OPT_COUNT, OPT_DURATION, OPT_PRODUCERS,
     OPT_SUBSCRIBERS, OPT_WINDOW, OPT_RATE, OPT_CONNECTIONS, OPT_BROKER_PID, OPT_JSON,
     OPT_QUIET, OPT_THREADS, OPT_USER, OPT_PASS, OPT_VHOST, OPT_DEST, OPT_PREFETCH,
-    OPT_WARMUP, OPT_MAX_LAG, OPT_DRAIN, OPT_TIMEOUT, OPT_SETTLE, OPT_HELP, OPT_SCENARIO,
+    OPT_WARMUP, OPT_MAX_LAG, OPT_RELAY_DROP, OPT_DRAIN, OPT_TIMEOUT, OPT_SETTLE, OPT_HELP, OPT_SCENARIO,
 };
 
 static const struct option long_opts[] = {
@@ -92,6 +92,7 @@ static const struct option long_opts[] = {
     {"prefetch", required_argument, NULL, OPT_PREFETCH},
     {"warmup", required_argument, NULL, OPT_WARMUP},
     {"max-lag", required_argument, NULL, OPT_MAX_LAG},
+    {"relay-drop", required_argument, NULL, OPT_RELAY_DROP},
     {"drain", required_argument, NULL, OPT_DRAIN},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"settle", required_argument, NULL, OPT_SETTLE},
@@ -137,7 +138,7 @@ static bool parse_scenario(const char *s, bench_opts_t *o) {
 /* Values set explicitly on the command line; negative means "use the default". */
 typedef struct raw_opts {
     double count, duration, producers, subscribers, window, rate, connections, threads;
-    double warmup, size, pid, prefetch, max_lag, drain, timeout, settle;
+    double warmup, size, pid, prefetch, max_lag, relay_drop, drain, timeout, settle;
     bool has_scenario;
 } raw_opts_t;
 
@@ -189,6 +190,8 @@ static bool apply_opt(int c, const char *arg, bench_opts_t *o, raw_opts_t *raw) 
         return num_arg("warmup", arg, 0, 3600, &raw->warmup);
     case OPT_MAX_LAG:
         return num_arg("max-lag", arg, 0, 1e9, &raw->max_lag);
+    case OPT_RELAY_DROP:
+        return num_arg("relay-drop", arg, 0, 1e9, &raw->relay_drop);
     case OPT_DRAIN:
         return num_arg("drain", arg, 0.1, 3600, &raw->drain);
     case OPT_TIMEOUT:
@@ -231,6 +234,7 @@ static bool finish_opts(bench_opts_t *o, const raw_opts_t *raw) {
     o->broker_pid = (int)pick(raw->pid, 0);
     o->prefetch = (uint32_t)pick(raw->prefetch, 0);
     o->max_lag = (uint64_t)pick(raw->max_lag, 100000);
+    o->relay_drop = (uint64_t)pick(raw->relay_drop, 0);
     /* A durable broker may pause for a checkpoint; give reliable runs longer. */
     o->drain_s = pick(raw->drain, sc == BENCH_SC_QUEUE ? 15 : 3);
     o->timeout_s = pick(raw->timeout, 300);
@@ -256,7 +260,7 @@ static bool parse_args(int argc, char **argv, bench_opts_t *o) {
     *o = (bench_opts_t){.scenario = BENCH_SC_FANIN, .proto = BENCH_PROTO_STOMP};
     snprintf(o->host, sizeof(o->host), "127.0.0.1");
     snprintf(o->vhost, sizeof(o->vhost), "/");
-    raw_opts_t raw = {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, false};
+    raw_opts_t raw = {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, false};
     int c;
     while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
         if (c == OPT_HELP || c == 'h') {
