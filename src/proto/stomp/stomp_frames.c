@@ -660,9 +660,9 @@ static int ack_target(stomp_session_t *s, const stomp_frame_t *f, stomp_sub_t **
 static void ack_done(void *cookie, int status) { receipt_done(cookie, status); }
 
 static int on_ack(stomp_session_t *s, const stomp_frame_t *f, bool nack) {
-    stomp_sub_t *sub;
-    uint64_t tag;
-    stomp_txn_t *txn;
+    stomp_sub_t *sub = NULL;
+    uint64_t tag = 0;
+    stomp_txn_t *txn = NULL;
     if (txn_lookup(s, f, &txn) != 0 || ack_target(s, f, &sub, &tag) != 0) {
         return PMQ_EPROTO;
     }
