@@ -12,6 +12,7 @@
 
 #include "paxmq/admin.h"
 #include "paxmq/assert.h"
+#include "paxmq/auth.h"
 #include "paxmq/config.h"
 #include "paxmq/http.h"
 #include "paxmq/net.h"
@@ -25,6 +26,7 @@ extern char **environ;
 
 typedef struct app {
     pmq_config_t cfg;
+    auth_t *auth;
     uv_loop_t loop;
     node_t *node;
     broker_t *broker;
@@ -146,7 +148,8 @@ static int start_listeners(app_t *a) {
             .full_policy = c->broker.full_policy == PMQ_FULL_POLICY_FAIL ? BROKER_FULL_FAIL
                                                                           : BROKER_FULL_BLOCK,
             .queue_depth_max = c->broker.queue_depth_max,
-            .server_name = "paxmq/" PMQ_VERSION};
+            .server_name = "paxmq/" PMQ_VERSION,
+            .auth = a->auth};
         broker_log_t log = node_log(a->node);
         int rc = stomp_server_new(&a->stomp, a->net, a->broker, &log, &so);
         if (rc == 0) {
@@ -344,7 +347,18 @@ int main(int argc, char **argv) {
         return 0;
     }
     pmq_log_setup(app.cfg.log.level, app.cfg.node.name);
+    if (auth_load(&app.auth, app.cfg.auth.users_file, app.cfg.auth.anonymous, err,
+                  sizeof(err)) != 0) {
+        fprintf(stderr, "paxmqd: %s\n", err);
+        cfg_free(&app.cfg);
+        return 2;
+    }
+    if (!app.cfg.auth.anonymous && auth_user_count(app.auth) == 0) {
+        PMQ_LOG_WARN("no_users", "detail=\"auth.anonymous=false and no users: every client "
+                     "will be refused; set auth.users_file\"");
+    }
     rc = run(&app);
+    auth_free(app.auth);
     cfg_free(&app.cfg);
     return rc == 0 ? 0 : 1;
 }

@@ -188,6 +188,7 @@ PMQ_MUST_USE int stomp_escape(pmq_buf_t *out, stomp_version_t v, pmq_slice_t s);
 
 /* ---- session (stomp_session.c) ---- */
 
+#include "paxmq/auth.h"
 #include "paxmq/broker.h"
 #include "paxmq/net.h"
 
@@ -209,11 +210,12 @@ typedef struct stomp_server_options {
     broker_full_policy_t full_policy;
     uint64_t queue_depth_max;      /* for error messages */
     const char *server_name;       /* CONNECTED server header */
+    const auth_t *auth;            /* checks CONNECT login/passcode; borrowed */
 } stomp_server_options_t;
 
 typedef struct stomp_server_stats {
     uint64_t sessions, connects, frames_in, frames_out, errors_sent, protocol_errors;
-    uint64_t heartbeat_timeouts, rejected_connections, blocked_producers;
+    uint64_t heartbeat_timeouts, rejected_connections, blocked_producers, auth_failures;
 } stomp_server_stats_t;
 
 /* Creates the server over net (borrowed) and broker b (borrowed). log is how durable

@@ -83,6 +83,18 @@ static int on_connect(stomp_session_t *s, const stomp_frame_t *f) {
             return fail(s, f, "Supported protocol versions are 1.0,1.1,1.2", NULL);
         }
     }
+    pmq_slice_t login = {NULL, 0}, passcode = {NULL, 0};
+    bool has_login = header(f, "login", &login);
+    (void)header(f, "passcode", &passcode);
+    if (srv->opt.auth != NULL && auth_check(srv->opt.auth, has_login, login, passcode) != 0) {
+        srv->st.auth_failures++;
+        PMQ_LOG_WARN("stomp_auth_failed", "conn=%llu peer=%s login=%.*s",
+                     (unsigned long long)s->id, net_conn_peer(s->conn),
+                     (int)PMQ_MIN(login.len, 64), login.ptr ? login.ptr : "");
+        return fail(s, f, "authentication failed",
+                    has_login ? "wrong login or passcode"
+                              : "this broker requires login and passcode (auth.anonymous=false)");
+    }
     uint64_t cx = 0, cy = 0;
     if (version >= STOMP_V1_1 && header(f, "heart-beat", &v) && !parse_heartbeat(v, &cx, &cy)) {
         return fail(s, f, "invalid heart-beat header", "expected two integers: heart-beat:cx,cy");
