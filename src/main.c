@@ -15,6 +15,7 @@
 #include "paxmq/auth.h"
 #include "paxmq/config.h"
 #include "paxmq/http.h"
+#include "paxmq/mqtt.h"
 #include "paxmq/net.h"
 #include "paxmq/node.h"
 #include "paxmq/stomp.h"
@@ -32,6 +33,7 @@ typedef struct app {
     broker_t *broker;
     net_t *net;
     stomp_server_t *stomp;
+    mqtt_server_t *mqtt;
     http_server_t *http;
     admin_t *admin;
     uv_check_t run;
@@ -80,6 +82,9 @@ static void on_tick(uv_timer_t *t) {
     if (a->stomp != NULL) {
         stomp_server_tick(a->stomp, now);
     }
+    if (a->mqtt != NULL) {
+        mqtt_server_tick(a->mqtt, now);
+    }
     uint64_t wall = pmq_wall_ms();
     if (wall >= a->next_expiry_ms) {
         broker_expire_scan(a->broker, wall);
@@ -108,6 +113,9 @@ static void shutdown_step(app_t *a) {
         if (a->stomp != NULL) {
             stomp_server_shutdown(a->stomp);
         }
+        if (a->mqtt != NULL) {
+            mqtt_server_shutdown(a->mqtt);
+        }
         a->shutdown_phase = 2;
         return;
     }
@@ -132,6 +140,37 @@ static void on_signal(uv_signal_t *h, int signum) {
     net_stop_listening(a->net);
 }
 
+static int start_mqtt(app_t *a) {
+    const pmq_config_t *c = &a->cfg;
+    if (!c->mqtt.listen.enabled) {
+        return 0;
+    }
+    mqtt_server_options_t mo;
+    mqtt_server_options_default(&mo);
+    mo.parser.packet_bytes_max = (uint32_t)c->mqtt.packet_bytes_max;
+    mo.inflight_max = c->mqtt.inflight_max;
+    mo.queued_max = c->mqtt.queued_max;
+    mo.keepalive_grace_pct = c->mqtt.keepalive_grace_pct;
+    mo.retained_max = c->mqtt.retained_max;
+    mo.sys_interval_ms = c->mqtt.sys_interval_ms;
+    mo.connections_max = c->net.connections_max;
+    mo.connect_timeout_ms = c->stomp.connect_timeout_ms;
+    mo.sessions_max = c->broker.destinations_max;
+    mo.server_name = "paxmq/" PMQ_VERSION;
+    mo.auth = a->auth;
+    broker_log_t log = node_log(a->node);
+    int rc = mqtt_server_new(&a->mqtt, a->net, a->broker, &log, &mo);
+    if (rc == 0) {
+        rc = mqtt_server_listen(a->mqtt, c->mqtt.listen.host, c->mqtt.listen.port);
+    }
+    if (rc != 0) {
+        PMQ_LOG_ERROR("listen_failed", "listener=mqtt addr=%s:%u err=\"%s\" "
+                      "action=\"free the port or set mqtt.listen\"",
+                      c->mqtt.listen.host, c->mqtt.listen.port, pmq_strerror(rc));
+    }
+    return rc;
+}
+
 static int start_listeners(app_t *a) {
     const pmq_config_t *c = &a->cfg;
     if (c->stomp.listen.enabled) {
@@ -141,6 +180,7 @@ static int start_listeners(app_t *a) {
             .heartbeat_min_ms = c->stomp.heartbeat_min_ms,
             .heartbeat_grace_pct = c->stomp.heartbeat_grace_pct,
             .connect_timeout_ms = c->stomp.connect_timeout_ms,
+            .idle_timeout_ms = c->net.idle_timeout_ms,
             .connections_max = c->net.connections_max,
             .subscriptions_max = c->stomp.subscriptions_max,
             .transactions_max = c->stomp.transactions_max,
@@ -162,7 +202,7 @@ static int start_listeners(app_t *a) {
             return rc;
         }
     }
-    return 0;
+    return start_mqtt(a);
 }
 
 static int start_http(app_t *a) {
@@ -279,6 +319,7 @@ static int run(app_t *a) {
     net_free(a->net);
     node_close(a->node);
     stomp_server_free(a->stomp);
+    mqtt_server_free(a->mqtt);
     broker_free(a->broker);
     uv_handle_t *handles[] = {(uv_handle_t *)&a->run, (uv_handle_t *)&a->more,
                               (uv_handle_t *)&a->tick, (uv_handle_t *)&a->sigterm,

@@ -203,6 +203,7 @@ typedef struct stomp_server_options {
     uint32_t heartbeat_min_ms;     /* the shortest heart-beat interval the broker accepts */
     uint32_t heartbeat_grace_pct;  /* a silent client is closed after interval * (1 + pct/100) */
     uint32_t connect_timeout_ms;   /* close a connection with no CONNECT (or a stalled frame) */
+    uint32_t idle_timeout_ms;      /* close a connection silent this long; 0 = never */
     uint32_t connections_max;
     uint32_t subscriptions_max;    /* per connection */
     uint32_t transactions_max;     /* open transactions per connection */

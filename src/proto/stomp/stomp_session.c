@@ -411,6 +411,10 @@ void stomp_server_tick(stomp_server_t *srv, uint64_t now) {
                    now - net_conn_last_read_ms(s->conn) > limit) {
             stomp__send_error(s, NULL, "incomplete frame timed out",
                               "a frame stayed incomplete for longer than stomp.connect_timeout_ms");
+        } else if (srv->opt.idle_timeout_ms > 0 &&
+                   now - net_conn_last_read_ms(s->conn) > srv->opt.idle_timeout_ms) {
+            stomp__send_error(s, NULL, "idle timeout",
+                              "nothing received for net.idle_timeout_ms; send heart-beats");
         } else if (s->connected) {
             heartbeat(s, now);
         }

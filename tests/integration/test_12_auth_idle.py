@@ -1,5 +1,5 @@
-"""Client authentication (auth.users_file, auth.anonymous): CONNECT with login/passcode
-is checked against crypt(3) hashes; a refused client gets ERROR and is closed; a bad
+"""Client authentication (auth.users_file, auth.anonymous) and the idle timeout.
+CONNECT with login/passcode is checked against crypt(3) hashes; a refused client gets ERROR and is closed; a bad
 users file stops the start with exit code 2 naming the file and line."""
 
 import os
@@ -61,3 +61,20 @@ def test_bad_users_file_stops_the_start(tmp_path):
     assert r.returncode == 2, r
     assert "auth.users_file=%s line 1" % path in r.stderr
     assert "crypt(3) hash" in r.stderr
+
+
+def test_idle_timeout_closes_silent_connections(start_broker, connect):
+    """net.idle_timeout_ms: a connection that sends nothing for that long is closed with
+    an ERROR; one that keeps sending stays."""
+    import time
+    b = start_broker(net_idle_timeout_ms=1000)
+    need_local(b)
+    quiet = connect(b, "1.2")
+    busy = connect(b, "1.2")
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < T(2.0):
+        busy.send("/queue/idle", b"x")
+        time.sleep(0.2)
+    err = quiet.expect_error_and_close(T(5))
+    assert err["message"] == "idle timeout"
+    busy.send("/queue/idle", b"still here", receipt=True)
