@@ -1,6 +1,8 @@
 """Client authentication (auth.users_file, auth.anonymous) and the idle timeout.
-CONNECT with login/passcode is checked against crypt(3) hashes; a refused client gets ERROR and is closed; a bad
-users file stops the start with exit code 2 naming the file and line."""
+
+CONNECT with login/passcode is checked against crypt(3) hashes; a refused client gets
+ERROR and is closed; a bad users file stops the start with exit code 2 naming the file
+and line; net.idle_timeout_ms closes silent connections."""
 
 import os
 import subprocess
