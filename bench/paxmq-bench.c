@@ -58,6 +58,7 @@ static void usage(FILE *f) {
         "  --drain S               stop waiting after S s without a delivery (3; queue 15)\n"
         "  --timeout S             hard bound of the measured phase (300)\n"
         "  --settle S              conns: wait before reading the RSS (2)\n"
+        "  --relay-drop N          relay: drop (but acknowledge) every Nth message (self-test)\n"
         "  --help\n",
         f);
 }
