@@ -30,6 +30,7 @@
 #define BENCH_HANDSHAKES_MAX 128u      /* connects in flight per worker */
 #define BENCH_SEQ_MAX (1ull << 32)     /* messages per producer (bitmap bound) */
 #define BENCH_PAYLOAD_MIN 40u          /* "PXB1" + producer + seq + timestamp */
+#define BENCH_PACE_QUANTUM_NS 50000u   /* paced producers wake at most every 50 us */
 
 typedef enum bench_proto {
     BENCH_PROTO_STOMP = 0,

@@ -528,7 +528,14 @@ static void pace_arm(bench_worker_t *w) {
             next = PMQ_MIN(next, due);
         }
     }
-    if (next == UINT64_MAX || next == w->timer_armed_ns) {
+    if (next == UINT64_MAX) {
+        return;
+    }
+    /* Wake at most once per quantum: above 20,000 msg/s per worker the messages that
+     * fell due meanwhile go out together in one send (each is stamped when built), so
+     * pacing never costs a wake-up per message. */
+    next = PMQ_MAX(next, pmq_mono_ns() + BENCH_PACE_QUANTUM_NS);
+    if (next == w->timer_armed_ns) {
         return;
     }
     struct itimerspec its = {0};
