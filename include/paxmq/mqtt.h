@@ -342,4 +342,64 @@ PMQ_MUST_USE int mqtt_topic_from_stomp(pmq_slice_t destination, pmq_buf_t *out);
 
 /* ---- session (mqtt_session.c) ---- */
 
+#include "paxmq/auth.h"
+#include "paxmq/broker.h"
+#include "paxmq/net.h"
+
+/* The MQTT server: one connection object per TCP connection and one session object per
+ * client id, on the loop thread. It parses packets with the codec above, turns them into
+ * broker operations (durable ones proposed through the log) and writes the replies and
+ * deliveries. PUBACK (QoS 1), PUBREC (QoS 2), SUBACK and UNSUBACK of a persistent session,
+ * and the CONNACK that creates or discards a persistent session are sent only once the
+ * command is durable. The model, the limits and the STOMP mapping: docs/MQTT.md. */
+typedef struct mqtt_server mqtt_server_t;
+
+typedef struct mqtt_server_options {
+    mqtt_parser_cfg_t parser;     /* packet size, filters per SUBSCRIBE, client id length */
+    uint32_t inflight_max;        /* outbound QoS 1/2 messages unacknowledged per session */
+    uint32_t queued_max;          /* per session, beyond the in-flight window */
+    uint32_t keepalive_grace_pct; /* a silent client is closed after keep-alive * (1+pct/100) */
+    uint32_t retained_max;        /* topics with a retained message, broker-wide */
+    uint32_t sys_interval_ms;     /* $SYS/broker/... updates; 0 = none */
+    uint32_t connections_max;     /* open connections of all listeners; then CONNACK 0x03 */
+    uint32_t connect_timeout_ms;  /* CONNECT must arrive (and a packet complete) within it */
+    uint32_t sessions_max;        /* destinations (queues) before CONNACK 0x03 for a new
+                                   * persistent session; usually broker.destinations_max */
+    const char *server_name;      /* $SYS/broker/version */
+    const auth_t *auth;           /* CONNECT user name/password; NULL accepts everyone */
+} mqtt_server_options_t;
+
+typedef struct mqtt_server_stats {
+    uint64_t connections;         /* open now */
+    uint64_t sessions;            /* sessions known now (persistent ones also while offline) */
+    uint64_t connects, packets_in, packets_out, messages_in, messages_out;
+    uint64_t protocol_errors, keepalive_timeouts, rejected_connections, takeovers;
+    uint64_t wills_published, dropped; /* dropped: deliveries refused (window and queue full) */
+    uint64_t auth_failures;
+} mqtt_server_stats_t;
+
+/* Fills o with the defaults of the mqtt.* configuration keys. Any thread. */
+void mqtt_server_options_default(mqtt_server_options_t *o);
+
+/* Creates the server over net and broker b (both borrowed; they must outlive it). log is
+ * how durable commands are proposed (the broker's). opts is copied; opts->parser must
+ * satisfy mqtt_parser_cfg_is_valid (its role is forced to MQTT_ROLE_SERVER) and
+ * inflight_max must be 1..65535 (asserted: the config layer validates). PMQ_ENOMEM. */
+PMQ_MUST_USE int mqtt_server_new(mqtt_server_t **out, net_t *net, broker_t *b,
+                                 const broker_log_t *log, const mqtt_server_options_t *opts);
+/* Starts listening on host:port. libuv errors as net_listen. */
+PMQ_MUST_USE int mqtt_server_listen(mqtt_server_t *s, const char *host, uint16_t port);
+/* The port bound by the last mqtt_server_listen (useful with port 0), or 0. */
+uint16_t mqtt_server_port(const mqtt_server_t *s);
+/* Keep-alive and connect timeouts, and $SYS updates when due; call every ~100 ms with a
+ * monotonic now_ms. Loop thread. */
+void mqtt_server_tick(mqtt_server_t *s, uint64_t now_ms);
+/* Closes every connection (MQTT 3.1.1 has no goodbye packet); wills are not published for
+ * a shutdown. Persistent sessions stay in the log. Loop thread. */
+void mqtt_server_shutdown(mqtt_server_t *s);
+/* Frees the server after net_free closed its connections; releases the consumers of
+ * offline persistent sessions. Call before broker_free. NULL is a no-op. */
+void mqtt_server_free(mqtt_server_t *s);
+void mqtt_server_stats_get(const mqtt_server_t *s, mqtt_server_stats_t *out);
+
 #endif

@@ -436,6 +436,14 @@ static void route(broker_t *b, broker_mqtt_t *mq, broker_msess_t *s, pmq_msg_t *
     b->st.delivered++;
 }
 
+/* Whether the topic maps to a valid MQTT topic name (§4.7.3): UTF-8 without U+0000 and
+ * no '*' or '>' (they would become wildcards). STOMP can publish names that do not. */
+static bool topic_is_mqtt(pmq_slice_t dest) {
+    pmq_slice_t name = pmq_slice(dest.ptr + TOPIC_PREFIX_LEN, dest.len - TOPIC_PREFIX_LEN);
+    return name.len > 0 && memchr(name.ptr, '*', name.len) == NULL &&
+           memchr(name.ptr, '>', name.len) == NULL && pmq_utf8_is_valid(name, true);
+}
+
 void broker__mqtt_topic_publish(broker_t *b, pmq_slice_t dest, pmq_msg_t *m, bool durable_copies) {
     broker_mqtt_t *mq = b->mqtt;
     if (mq == NULL || (pmq_map_count(&mq->exact) == 0 && pmq_list_is_empty(&mq->wild))) {
@@ -460,6 +468,9 @@ void broker__mqtt_topic_publish(broker_t *b, pmq_slice_t dest, pmq_msg_t *m, boo
             broker__pattern_matches(pmq_slice(f->pattern, f->len), dest)) {
             touch(mq, f, &n);
         }
+    }
+    if (n > 0 && !topic_is_mqtt(dest)) {
+        return;
     }
     uint8_t mqos = broker_msg_mqtt_qos(m);
     for (size_t i = 0; i < n; i++) {

@@ -1,0 +1,460 @@
+/* Outbound messages (MQTT 3.1.1 §4.3, §4.4, §4.6): the in-flight window of a session
+ * (mqtt.inflight_max QoS 1/2 messages, in send order), the pending queue behind it
+ * (mqtt.queued_max), packet id allocation, PUBACK / PUBREC / PUBCOMP from the client, and
+ * the re-send of the window with DUP on reconnect. Two sources feed it: deliveries from a
+ * persistent session's queue (with a broker tag, acknowledged through the log) and direct
+ * deliveries (clean sessions, QoS 0, retained messages; kept in memory only). A QoS 2
+ * message from the queue is bound to its packet id in the log before it is sent, so a
+ * restart re-sends it under the same id and the client never delivers it twice. */
+#include "mqtt_int.h"
+
+/* ---- the inbound QoS 2 id set (sorted by pid, flags above bit 15) ---- */
+
+static bool in_find(const mqtt_sess_t *s, uint16_t pid, uint32_t *at) {
+    uint32_t lo = 0, hi = s->in_count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if ((s->in[mid] & 0xFFFFu) < pid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    *at = lo;
+    return lo < s->in_count && (s->in[lo] & 0xFFFFu) == pid;
+}
+
+uint32_t mqtt__in_get(const mqtt_sess_t *s, uint16_t pid) {
+    uint32_t at;
+    return in_find(s, pid, &at) ? s->in[at] : 0;
+}
+
+int mqtt__in_put(mqtt_sess_t *s, uint16_t pid, bool stored) {
+    PMQ_ASSERT(pid != 0);
+    uint32_t at;
+    if (in_find(s, pid, &at)) {
+        s->in[at] |= stored ? MQTT_IN_STORED : 0;
+        return 0;
+    }
+    if (s->in_count == s->in_cap) {
+        uint32_t cap = s->in_cap ? s->in_cap * 2 : 4;
+        uint32_t *v = pmq_realloc(s->in, cap * sizeof(*v));
+        if (v == NULL) {
+            return PMQ_ENOMEM;
+        }
+        s->in = v;
+        s->in_cap = cap;
+    }
+    memmove(s->in + at + 1, s->in + at, (s->in_count - at) * sizeof(*s->in));
+    s->in[at] = pid | (stored ? MQTT_IN_STORED : 0);
+    s->in_count++;
+    return 0;
+}
+
+bool mqtt__in_mark_stored(mqtt_sess_t *s, uint16_t pid) {
+    uint32_t at;
+    if (!in_find(s, pid, &at)) {
+        return false;
+    }
+    s->in[at] |= MQTT_IN_STORED;
+    return true;
+}
+
+void mqtt__in_del(mqtt_sess_t *s, uint16_t pid) {
+    uint32_t at;
+    if (in_find(s, pid, &at)) {
+        memmove(s->in + at, s->in + at + 1, (s->in_count - at - 1) * sizeof(*s->in));
+        s->in_count--;
+    }
+}
+
+/* ---- the window and the pending queue ---- */
+
+mqtt_flight_t *mqtt__flight_find(mqtt_sess_t *s, uint16_t pid, uint32_t *at) {
+    for (uint32_t i = 0; i < s->fl_count; i++) {
+        if (s->fl[i].pid == pid) {
+            *at = i;
+            return &s->fl[i];
+        }
+    }
+    return NULL;
+}
+
+int mqtt__flight_push(mqtt_sess_t *s, const mqtt_flight_t *f) {
+    PMQ_ASSERT(f->pid != 0);
+    if (s->fl_count == s->fl_cap) {
+        uint32_t cap = s->fl_cap ? s->fl_cap * 2 : 4;
+        mqtt_flight_t *v = pmq_realloc(s->fl, cap * sizeof(*v));
+        if (v == NULL) {
+            return PMQ_ENOMEM;
+        }
+        s->fl = v;
+        s->fl_cap = cap;
+    }
+    s->fl[s->fl_count++] = *f;
+    return 0;
+}
+
+void mqtt__flight_remove(mqtt_sess_t *s, uint32_t at) {
+    PMQ_ASSERT(at < s->fl_count);
+    if (s->fl[at].msg != NULL) {
+        pmq_msg_unref(s->fl[at].msg);
+    }
+    memmove(s->fl + at, s->fl + at + 1, (s->fl_count - at - 1) * sizeof(*s->fl));
+    s->fl_count--;
+    if (s->fl_count == 0 && s->fl_cap > 64) {
+        pmq_free(s->fl); /* a burst is over: an idle session keeps nothing */
+        s->fl = NULL;
+        s->fl_cap = 0;
+    }
+}
+
+int mqtt__flight_add_rel(mqtt_sess_t *s, uint16_t pid) {
+    mqtt_flight_t f = {.pid = pid, .qos = 2, .state = FL_PUBREL, .logged = true};
+    return mqtt__flight_push(s, &f);
+}
+
+int mqtt__pend_push(mqtt_sess_t *s, const mqtt_pend_t *p) {
+    if (s->pend_count == s->pend_cap) {
+        uint32_t cap = s->pend_cap ? s->pend_cap * 2 : 8;
+        mqtt_pend_t *v = pmq_malloc(cap * sizeof(*v));
+        if (v == NULL) {
+            return PMQ_ENOMEM;
+        }
+        for (uint32_t i = 0; i < s->pend_count; i++) {
+            v[i] = s->pend[(s->pend_head + i) % s->pend_cap];
+        }
+        pmq_free(s->pend);
+        s->pend = v;
+        s->pend_cap = cap;
+        s->pend_head = 0;
+    }
+    s->pend[(s->pend_head + s->pend_count) % s->pend_cap] = *p;
+    s->pend_count++;
+    return 0;
+}
+
+bool mqtt__pend_pop(mqtt_sess_t *s, mqtt_pend_t *out) {
+    if (s->pend_count == 0) {
+        return false;
+    }
+    *out = s->pend[s->pend_head];
+    s->pend_head = (s->pend_head + 1) % s->pend_cap;
+    s->pend_count--;
+    if (s->pend_count == 0) {
+        pmq_free(s->pend);
+        s->pend = NULL;
+        s->pend_cap = 0;
+        s->pend_head = 0;
+    }
+    return true;
+}
+
+void mqtt__flights_free(mqtt_sess_t *s) {
+    while (s->fl_count > 0) {
+        mqtt__flight_remove(s, s->fl_count - 1);
+    }
+    pmq_free(s->fl);
+    s->fl = NULL;
+    s->fl_cap = 0;
+    mqtt_pend_t p;
+    while (mqtt__pend_pop(s, &p)) {
+        pmq_msg_unref(p.msg);
+    }
+}
+
+uint16_t mqtt__pid_alloc(mqtt_sess_t *s, bool (*in_use)(const void *arg, uint16_t pid),
+                         const void *arg) {
+    for (uint32_t tries = 0; tries < 65535; tries++) {
+        uint16_t pid = s->next_pid;
+        s->next_pid = pid == 65535 ? 1 : (uint16_t)(pid + 1);
+        uint32_t at;
+        if (mqtt__flight_find(s, pid, &at) == NULL && (in_use == NULL || !in_use(arg, pid))) {
+            return pid;
+        }
+    }
+    return 0;
+}
+
+static bool durable_in_use(const void *arg, uint16_t pid) {
+    return broker_msess_pid_in_use(arg, pid);
+}
+
+static uint16_t pid_alloc(mqtt_sess_t *s) {
+    bool durable = s->bs != NULL && broker_msess_is_durable(s->bs);
+    return mqtt__pid_alloc(s, durable ? durable_in_use : NULL, s->bs);
+}
+
+/* ---- writing ---- */
+
+static int write_publish(mqtt_conn_t *c, const pmq_msg_t *m, uint16_t pid, uint8_t qos, bool dup,
+                         bool retain) {
+    mqtt_server_t *srv = c->srv;
+    pmq_buf_reset(&srv->out_topic);
+    int rc = mqtt_topic_from_stomp(m->dest, &srv->out_topic);
+    if (rc != 0) {
+        return rc;
+    }
+    mqtt_publish_t p = {.topic = pmq_buf_slice(&srv->out_topic), .pid = qos > 0 ? pid : 0,
+                        .qos = qos, .dup = dup && qos > 0, .retain = retain,
+                        .payload = m->body};
+    rc = mqtt_encode_publish(net_conn_outbuf(c->net), &p);
+    if (rc == 0) {
+        mqtt__packet_out(c);
+        srv->st.messages_out++;
+    }
+    return rc;
+}
+
+void mqtt__write_raw(mqtt_conn_t *c, pmq_slice_t topic, pmq_slice_t payload, bool retain) {
+    mqtt_publish_t p = {.topic = topic, .retain = retain, .payload = payload};
+    if (mqtt__conn_alive(c) && mqtt_encode_publish(net_conn_outbuf(c->net), &p) == 0) {
+        mqtt__packet_out(c);
+        c->srv->st.messages_out++;
+    }
+}
+
+static bool can_write(const mqtt_sess_t *s) {
+    return s->conn != NULL && mqtt__conn_alive(s->conn) && !net_conn_is_full(s->conn->net);
+}
+
+/* Puts a message in the window and sends it (memory-only unless tag is set). */
+static int send_new(mqtt_sess_t *s, pmq_msg_t *m, uint8_t qos, bool retain, uint64_t tag,
+                    bool dup) {
+    uint16_t pid = pid_alloc(s);
+    if (pid == 0) {
+        return PMQ_EFULL;
+    }
+    mqtt_flight_t f = {.msg = m, .tag = tag, .pid = pid, .qos = qos, .state = FL_SENT,
+                       .retain = retain};
+    if (mqtt__flight_push(s, &f) != 0) {
+        return PMQ_EFULL;
+    }
+    pmq_msg_ref(m);
+    if (write_publish(s->conn, m, pid, qos, dup, retain) != 0) {
+        mqtt__conn_close(s->conn, "a PUBLISH could not be encoded");
+    }
+    return 0;
+}
+
+int mqtt__sess_offer(mqtt_sess_t *s, pmq_msg_t *m, uint8_t qos, bool retain) {
+    mqtt_server_t *srv = s->srv;
+    if (qos == 0) {
+        if (!can_write(s) || write_publish(s->conn, m, 0, 0, false, retain) != 0) {
+            srv->st.dropped++;
+            return PMQ_EFULL; /* QoS 0 is at most once: a full connection loses it */
+        }
+        return 0;
+    }
+    if (s->pend_count == 0 && s->fl_count < srv->opt.inflight_max && can_write(s) &&
+        send_new(s, m, qos, retain, 0, false) == 0) {
+        return 0;
+    }
+    mqtt_pend_t p = {m, qos, retain};
+    if (s->pend_count >= srv->opt.queued_max || mqtt__pend_push(s, &p) != 0) {
+        srv->st.dropped++;
+        return PMQ_EFULL;
+    }
+    pmq_msg_ref(m);
+    return 0;
+}
+
+static int direct_deliver(void *owner, pmq_msg_t *m, uint8_t qos) {
+    return mqtt__sess_offer(owner, m, qos, false);
+}
+
+const broker_mqtt_ops_t mqtt__direct_ops = {direct_deliver};
+
+/* A QoS 2 message from the queue: re-sent under its bound id, or bound first. */
+static int queue_qos2(mqtt_sess_t *s, const broker_delivery_t *d) {
+    uint16_t pid = 0;
+    uint32_t at;
+    if (broker_msess_out_pid(s->bs, d->msg->seq, &pid) && !mqtt__flight_find(s, pid, &at)) {
+        mqtt_flight_t f = {d->msg, d->tag, pid, 2, FL_SENT, false, true};
+        if (mqtt__flight_push(s, &f) != 0) {
+            return PMQ_EFULL;
+        }
+        pmq_msg_ref(d->msg);
+        (void)write_publish(s->conn, d->msg, pid, 2, true, false); /* [MQTT-4.4.0-1] */
+        return 0;
+    }
+    pid = pid_alloc(s);
+    mqtt_server_t *srv = s->srv;
+    pmq_buf_reset(&srv->out_cmd);
+    mqtt_op_t *op = NULL;
+    if (pid != 0 && rlog_encode_mqtt_out_bind(&srv->out_cmd, pmq_slice(s->client_id, s->id_len),
+                                              d->msg->seq, pid) == 0) {
+        op = mqtt__op_new(OP_BIND, NULL, s, 0);
+    }
+    mqtt_flight_t f = {d->msg, d->tag, pid, 2, FL_BINDING, false, true};
+    if (op == NULL || mqtt__flight_push(s, &f) != 0) {
+        if (op != NULL) {
+            mqtt__op_discard(op);
+        }
+        return PMQ_EFULL;
+    }
+    pmq_msg_ref(d->msg);
+    op->pid = pid;
+    mqtt__propose_buf(srv, &srv->out_cmd, op);
+    return 0;
+}
+
+static int queue_deliver(void *owner, broker_sub_t *sub, const broker_delivery_t *d) {
+    (void)sub;
+    mqtt_sess_t *s = owner;
+    if (!can_write(s) || s->fl_count >= s->srv->opt.inflight_max) {
+        return PMQ_EFULL; /* resumed by refill */
+    }
+    uint8_t qos = broker_msess_qos_for(s->bs, d->msg);
+    if (qos == 2) {
+        return queue_qos2(s, d);
+    }
+    uint16_t pid = pid_alloc(s);
+    mqtt_flight_t f = {d->msg, d->tag, pid, 1, FL_SENT, false, false};
+    if (pid == 0 || mqtt__flight_push(s, &f) != 0) {
+        return PMQ_EFULL;
+    }
+    pmq_msg_ref(d->msg);
+    (void)write_publish(s->conn, d->msg, pid, 1, d->redelivered, false);
+    return 0;
+}
+
+const broker_consumer_ops_t mqtt__queue_ops = {queue_deliver};
+
+/* ---- acknowledgements from the client ---- */
+
+void mqtt__sess_refill(mqtt_sess_t *s) {
+    mqtt_pend_t p;
+    while (s->fl_count < s->srv->opt.inflight_max && can_write(s) && mqtt__pend_pop(s, &p)) {
+        if (send_new(s, p.msg, p.qos, p.retain, 0, false) != 0) {
+            s->srv->st.dropped++;
+        }
+        pmq_msg_unref(p.msg); /* send_new took its own reference */
+    }
+    if (s->sub != NULL && s->conn != NULL) {
+        broker_sub_resume(s->srv->broker, s->sub);
+    }
+}
+
+void mqtt__on_puback(mqtt_conn_t *c, uint16_t pid) {
+    mqtt_sess_t *s = c->sess;
+    uint32_t at;
+    mqtt_flight_t *f = mqtt__flight_find(s, pid, &at);
+    if (f == NULL || f->qos != 1) {
+        return; /* not ours (any more): ignored */
+    }
+    if (f->tag != 0 && s->sub != NULL &&
+        broker_ack(s->srv->broker, s->sub, f->tag, NULL, NULL) != 0) {
+        PMQ_LOG_DEBUG("mqtt_puback_stale", "client=%s pid=%u", s->client_id, pid);
+    }
+    mqtt__flight_remove(s, at);
+    mqtt__sess_refill(s);
+}
+
+void mqtt__on_pubrec(mqtt_conn_t *c, uint16_t pid) {
+    mqtt_sess_t *s = c->sess;
+    mqtt_server_t *srv = c->srv;
+    uint32_t at;
+    mqtt_flight_t *f = mqtt__flight_find(s, pid, &at);
+    if (f == NULL || f->qos != 2) {
+        return;
+    }
+    if (f->state == FL_PUBREL) {
+        mqtt__send_ack(c, MQTT_PUBREL, pid); /* a repeated PUBREC */
+        return;
+    }
+    if (f->state != FL_SENT) {
+        return;
+    }
+    if (f->tag != 0) {
+        /* The message leaves the queue and the id waits for PUBCOMP, durably, before
+         * PUBREL: after a restart PUBREL is re-sent, never the PUBLISH. */
+        pmq_buf_reset(&srv->out_cmd);
+        mqtt_op_t *op = NULL;
+        if (rlog_encode_mqtt_pid(&srv->out_cmd, RLOG_CMD_MQTT_OUT_REC,
+                                 pmq_slice(s->client_id, s->id_len), pid) == 0) {
+            op = mqtt__op_new(OP_OUTREC, NULL, s, 0);
+        }
+        if (op == NULL) {
+            mqtt__conn_close(c, "out of memory");
+            return;
+        }
+        f->state = FL_REC_PENDING;
+        op->pid = pid;
+        mqtt__propose_buf(srv, &srv->out_cmd, op);
+        return;
+    }
+    pmq_msg_unref(f->msg);
+    f->msg = NULL;
+    f->state = FL_PUBREL;
+    mqtt__send_ack(c, MQTT_PUBREL, pid);
+}
+
+void mqtt__on_pubcomp(mqtt_conn_t *c, uint16_t pid) {
+    mqtt_sess_t *s = c->sess;
+    mqtt_server_t *srv = c->srv;
+    uint32_t at;
+    mqtt_flight_t *f = mqtt__flight_find(s, pid, &at);
+    if (f == NULL || f->state != FL_PUBREL) {
+        return;
+    }
+    if (f->logged) {
+        pmq_buf_reset(&srv->out_cmd);
+        if (rlog_encode_mqtt_pid(&srv->out_cmd, RLOG_CMD_MQTT_OUT_COMP,
+                                 pmq_slice(s->client_id, s->id_len), pid) == 0 &&
+            srv->log.propose(srv->log.arg, pmq_buf_slice(&srv->out_cmd), NULL, NULL) != 0) {
+            PMQ_LOG_WARN("mqtt_log_failed", "what=pubcomp client=%s", s->client_id);
+        }
+    }
+    mqtt__flight_remove(s, at);
+    mqtt__sess_refill(s);
+}
+
+void mqtt__deliver_done(mqtt_op_t *op, int status) {
+    mqtt_sess_t *s = op->sess;
+    uint32_t at;
+    mqtt_flight_t *f = mqtt__flight_find(s, op->pid, &at);
+    if (f == NULL || f->state != (op->kind == OP_BIND ? FL_BINDING : FL_REC_PENDING)) {
+        return; /* the session was discarded meanwhile */
+    }
+    if (status != 0) {
+        /* The log failed: the message stays in the queue and is sent again later. */
+        if (op->kind == OP_BIND) {
+            if (s->sub != NULL && broker_nack(s->srv->broker, s->sub, f->tag) != 0) {
+                PMQ_LOG_DEBUG("mqtt_nack_stale", "client=%s", s->client_id);
+            }
+            mqtt__flight_remove(s, at);
+        } else {
+            f->state = FL_SENT;
+        }
+        return;
+    }
+    if (op->kind == OP_BIND) {
+        f->state = FL_SENT;
+        if (can_write(s)) {
+            (void)write_publish(s->conn, f->msg, f->pid, 2, false, false);
+        }
+        return;
+    }
+    pmq_msg_unref(f->msg);
+    f->msg = NULL;
+    f->tag = 0;
+    f->state = FL_PUBREL;
+    if (s->conn != NULL) {
+        mqtt__send_ack(s->conn, MQTT_PUBREL, op->pid);
+    }
+}
+
+void mqtt__sess_resend(mqtt_sess_t *s) {
+    /* [MQTT-4.4.0-1]: the unacknowledged PUBLISH and PUBREL packets, in their order, with
+     * their packet ids; PUBLISH with DUP set [MQTT-3.3.1-1]. */
+    for (uint32_t i = 0; i < s->fl_count && s->conn != NULL; i++) {
+        mqtt_flight_t *f = &s->fl[i];
+        if (f->state == FL_SENT) {
+            (void)write_publish(s->conn, f->msg, f->pid, f->qos, true, f->retain);
+        } else if (f->state == FL_PUBREL) {
+            mqtt__send_ack(s->conn, MQTT_PUBREL, f->pid);
+        }
+    }
+    mqtt__sess_refill(s);
+}
