@@ -155,6 +155,8 @@ static int start_mqtt(app_t *a) {
     mo.sys_interval_ms = c->mqtt.sys_interval_ms;
     mo.connections_max = c->net.connections_max;
     mo.connect_timeout_ms = c->stomp.connect_timeout_ms;
+    mo.idle_timeout_ms = c->net.idle_timeout_ms;
+    mo.read_bytes_max = (uint32_t)c->net.read_bytes_max;
     mo.sessions_max = c->broker.destinations_max;
     mo.server_name = "paxmq/" PMQ_VERSION;
     mo.auth = a->auth;

@@ -363,6 +363,8 @@ typedef struct mqtt_server_options {
     uint32_t sys_interval_ms;     /* $SYS/broker/... updates; 0 = none */
     uint32_t connections_max;     /* open connections of all listeners; then CONNACK 0x03 */
     uint32_t connect_timeout_ms;  /* CONNECT must arrive (and a packet complete) within it */
+    uint32_t idle_timeout_ms;     /* close a connection that sends nothing this long; 0 = off */
+    uint32_t read_bytes_max;      /* net.read_bytes_max: sizes the partial-packet stash cap */
     uint32_t sessions_max;        /* destinations (queues) before CONNACK 0x03 for a new
                                    * persistent session; usually broker.destinations_max */
     const char *server_name;      /* $SYS/broker/version */

@@ -15,6 +15,7 @@ void mqtt_server_options_default(mqtt_server_options_t *o) {
                                  .sys_interval_ms = 10000,
                                  .connections_max = 10000,
                                  .connect_timeout_ms = 10000,
+                                 .read_bytes_max = 65536,
                                  .sessions_max = 10000,
                                  .server_name = "paxmq"};
     mqtt_parser_cfg_default(&o->parser);
@@ -108,6 +109,11 @@ static void proto_fail(mqtt_conn_t *c, const pmq_proto_err_t *err) {
 }
 
 /* ---- input ---- */
+
+/* A partial packet plus one read batch: what the stash may need while input is held. */
+static size_t stash_limit(const mqtt_server_t *srv) {
+    return (size_t)srv->opt.parser.packet_bytes_max + PMQ_MAX(srv->opt.read_bytes_max, 4096u);
+}
 
 void mqtt__conn_block(mqtt_conn_t *c) {
     PMQ_ASSERT(c->blocks < UINT8_MAX);
@@ -223,7 +229,7 @@ static void on_read(net_conn_t *n, char *data, size_t len) {
         if (c->stash.cap > 0) {
             /* No per-connection read buffer while idle: give the memory back. */
             pmq_buf_close(&c->stash);
-            pmq_buf_init(&c->stash, c->srv->opt.parser.packet_bytes_max + 65536u);
+            pmq_buf_init(&c->stash, stash_limit(c->srv));
         }
     } else if (c->partial_since_ms == 0) {
         c->partial_since_ms = pmq_mono_ms();
@@ -265,7 +271,7 @@ static int on_accept(void *arg, net_conn_t *n) {
     c->id = net_conn_id(n);
     c->accepted_ms = pmq_mono_ms();
     mqtt_parser_init(&c->parser, &srv->opt.parser);
-    pmq_buf_init(&c->stash, srv->opt.parser.packet_bytes_max + 65536u);
+    pmq_buf_init(&c->stash, stash_limit(srv));
     pmq_list_push_back(&srv->conns, &c->link);
     srv->conn_count++;
     net_conn_setup(n, &conn_ops, c);
@@ -397,6 +403,8 @@ static void check_timers(mqtt_conn_t *c, uint64_t now) {
     } else if (c->partial_since_ms != 0 && c->blocks == 0 && now - c->partial_since_ms > limit &&
                now - last_read > limit) {
         mqtt__conn_close(c, "a packet stayed incomplete for too long");
+    } else if (srv->opt.idle_timeout_ms > 0 && now - last_read > srv->opt.idle_timeout_ms) {
+        mqtt__conn_close(c, "idle timeout (net.idle_timeout_ms)");
     } else if (c->state == CONN_UP && c->keepalive_s > 0) {
         /* [MQTT-3.1.2-24]: one and a half times the keep-alive by default. */
         uint64_t ka = (uint64_t)c->keepalive_s * 1000 * (100 + srv->opt.keepalive_grace_pct) / 100;

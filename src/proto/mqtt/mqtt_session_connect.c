@@ -164,9 +164,9 @@ static void sess_log(mqtt_sess_t *s, mqtt_conn_t *c, bool open) {
     mqtt_op_t *op = rc == 0 ? mqtt__op_new(OP_SESSION, c, s, 0) : NULL;
     if (op == NULL) {
         refuse(c, MQTT_CONNACK_UNAVAILABLE, "out of memory");
+        mqtt__sess_discard(s); /* nothing was stored for it */
         return;
     }
-    op->pid = open; /* which command, for the log line */
     s->busy = true;
     mqtt__propose(srv, op);
 }
