@@ -83,12 +83,17 @@ typedef struct broker_delivery {
     uint32_t redeliveries;
     pmq_slice_t dest;          /* destination to show the consumer */
     pmq_slice_t original_dest; /* set for DLQ deliveries */
+    bool soft_limit;           /* topic delivery: see broker_consumer_ops_t.deliver */
 } broker_delivery_t;
 
 typedef struct broker_consumer_ops {
-    /* Write one delivery to the consumer. Return 0 when written; PMQ_EFULL when the
-     * connection cannot take more now (the subscription is then paused until
-     * broker_sub_resume). Must not call back into the broker. */
+    /* Write one delivery to the consumer. Return 0 when written; PMQ_EAGAIN when written
+     * but the connection is now over its outbound limit; PMQ_EFULL when not written.
+     * After PMQ_EAGAIN or PMQ_EFULL the subscription is paused until broker_sub_resume.
+     * With d->soft_limit (topic deliveries) the consumer should write even over its
+     * limit, up to a hard cap, and answer PMQ_EAGAIN: the publisher is then held back
+     * (broker_wait_congestion) instead of the message being dropped. Must not call back
+     * into the broker. */
     int (*deliver)(void *owner, broker_sub_t *sub, const broker_delivery_t *d);
 } broker_consumer_ops_t;
 
@@ -144,6 +149,13 @@ typedef struct broker_waiter broker_waiter_t;
 PMQ_MUST_USE int broker_wait_for_room(broker_t *b, pmq_slice_t dest, void (*cb)(void *), void *arg,
                                       broker_waiter_t **out);
 void broker_waiter_cancel(broker_waiter_t *w);
+
+/* Producer flow control for topics: after a publish (volatile or applied) that reached
+ * a subscriber now over its outbound limit, registers cb(arg) to run once that
+ * subscriber drained (or left). Returns 0 (the caller should stop reading from its
+ * producer until cb) or PMQ_ENOTFOUND when the last publish congested nobody. */
+PMQ_MUST_USE int broker_wait_congestion(broker_t *b, void (*cb)(void *), void *arg,
+                                        broker_waiter_t **out);
 
 /* ---- consumers ---- */
 

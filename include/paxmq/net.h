@@ -64,6 +64,8 @@ pmq_buf_t *net_conn_outbuf(net_conn_t *c);
 void net_conn_commit(net_conn_t *c);
 size_t net_conn_outbound_bytes(const net_conn_t *c);
 bool net_conn_is_full(const net_conn_t *c);
+/* The configured outbound limit (net.outbound_bytes_max). */
+size_t net_conn_outbound_max(const net_conn_t *c);
 bool net_conn_is_closing(const net_conn_t *c);
 void net_conn_pause_read(net_conn_t *c);
 void net_conn_resume_read(net_conn_t *c);

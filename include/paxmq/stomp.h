@@ -217,6 +217,7 @@ typedef struct stomp_server_options {
 typedef struct stomp_server_stats {
     uint64_t sessions, connects, frames_in, frames_out, errors_sent, protocol_errors;
     uint64_t heartbeat_timeouts, rejected_connections, blocked_producers, auth_failures;
+    uint64_t held_producers; /* times a producer waited for a slow topic subscriber */
 } stomp_server_stats_t;
 
 /* Creates the server over net (borrowed) and broker b (borrowed). log is how durable

@@ -89,6 +89,7 @@ int broker_publish_volatile(broker_t *b, pmq_slice_t dest, const rlog_msg_props_
                             const rlog_header_t *headers, size_t header_count, pmq_slice_t body,
                             uint64_t now_ms) {
     (void)now_ms;
+    b->last_congested = NULL;
     bool topic = pmq_slice_has_prefix(dest, "/topic/") ||
                  pmq_slice_has_prefix(dest, "/remote-temp-topic/");
     broker_queue_t *q = NULL;

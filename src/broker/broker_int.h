@@ -99,6 +99,7 @@ struct broker_sub {
     char *dsub_name;        /* durable: the dsub queue name */
     pmq_list_t qlink;       /* in queue->consumers, topic->subs or broker->wild_subs */
     pmq_list_t inflight;    /* bq_entry_t.link, delivery order */
+    pmq_list_t congestion_waiters; /* broker_waiter_t: producers held back by this sub */
     uint64_t inflight_count;
     uint64_t next_tag;
 };
@@ -121,6 +122,7 @@ struct broker {
     pmq_list_t dirty;
     pmq_list_t batched;
     pmq_list_t wake;        /* broker_waiter_t whose queue has room: called in broker_run */
+    broker_sub_t *last_congested; /* set by the current publish; read right after it */
     uint64_t last_seq;      /* durable: last persistent message sequence */
     uint64_t volatile_seq;
     uint64_t last_applied;
@@ -153,6 +155,8 @@ void broker__queue_clear(broker_t *b, broker_queue_t *q);
 void broker__wake_waiters(broker_t *b, broker_queue_t *q);
 bool broker__queue_has_room(const broker_t *b, const broker_queue_t *q);
 void broker__topic_publish(broker_t *b, pmq_slice_t dest, pmq_msg_t *m, bool durable_copies);
+/* Moves the producers held back by s to the wake list. */
+void broker__release_congestion(broker_t *b, broker_sub_t *s);
 
 /* batch.c */
 PMQ_MUST_USE int broker__batch_add(broker_t *b, broker_queue_t *q, bq_batch_t *batch, uint64_t seq);

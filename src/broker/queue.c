@@ -163,7 +163,10 @@ static bool deliver_entry(broker_t *b, broker_queue_t *q, broker_sub_t *s, bq_en
         !pmq_slice_eq_cstr(e->msg->dest, b->dlq_name)) {
         d.original_dest = e->msg->dest;
     }
-    if (s->ops->deliver(s->owner, s, &d) != 0) {
+    int rc = s->ops->deliver(s->owner, s, &d);
+    if (rc == PMQ_EAGAIN) {
+        s->paused = true; /* written; nothing more until the connection drains */
+    } else if (rc != 0) {
         s->paused = true;
         return false;
     }
@@ -241,19 +244,39 @@ static void topic_deliver(broker_t *b, broker_topic_t *t, broker_sub_t *s, pmq_m
     if (s->closed || s->queue != NULL) {
         return;
     }
-    broker_delivery_t d = {.msg = m, .tag = ++s->next_tag, .dest = m->dest};
-    if (s->ops->deliver(s->owner, s, &d) != 0) {
-        /* A non-durable subscriber that cannot keep up loses the message (bounded memory). */
+    broker_delivery_t d = {.msg = m, .tag = ++s->next_tag, .dest = m->dest, .soft_limit = true};
+    int rc = s->ops->deliver(s->owner, s, &d);
+    if (rc == PMQ_EAGAIN) {
+        /* Written, but the subscriber is behind: hold the producer back (flow control). */
+        s->paused = true;
+        if (b->last_congested == NULL) {
+            b->last_congested = s;
+        }
+    } else if (rc != 0) {
+        /* Past the hard cap (a subscriber that does not read at all): it loses the
+         * message rather than growing the broker's memory. */
         b->st.dropped_slow++;
         if (t != NULL) {
             t->dropped++;
+        }
+        if (b->last_congested == NULL) {
+            b->last_congested = s;
         }
         return;
     }
     b->st.delivered++;
 }
 
+void broker__release_congestion(broker_t *b, broker_sub_t *s) {
+    while (!pmq_list_is_empty(&s->congestion_waiters)) {
+        pmq_list_t *n = s->congestion_waiters.next;
+        pmq_list_remove(n);
+        pmq_list_push_back(&b->wake, n);
+    }
+}
+
 void broker__topic_publish(broker_t *b, pmq_slice_t dest, pmq_msg_t *m, bool durable_copies) {
+    b->last_congested = NULL;
     broker_topic_t *t = pmq_map_get(&b->topics, dest);
     pmq_list_t *it, *tmp;
     if (t != NULL) {

@@ -121,6 +121,7 @@ int broker_subscribe(broker_t *b, const broker_sub_spec_t *spec, const broker_co
                         .refs = 1};
     pmq_list_init(&s->qlink);
     pmq_list_init(&s->inflight);
+    pmq_list_init(&s->congestion_waiters);
     bool is_topic = pmq_slice_has_prefix(spec->dest, "/topic/") ||
                     pmq_slice_has_prefix(spec->dest, "/remote-temp-topic/");
     int rc;
@@ -166,6 +167,10 @@ static void return_inflight(broker_t *b, broker_sub_t *s) {
 void broker_unsubscribe(broker_t *b, broker_sub_t *s, bool remove_durable) {
     PMQ_ASSERT(!s->closed);
     return_inflight(b, s);
+    broker__release_congestion(b, s);
+    if (b->last_congested == s) {
+        b->last_congested = NULL;
+    }
     s->closed = true;
     if (pmq_list_is_linked(&s->qlink)) {
         pmq_list_remove(&s->qlink);
@@ -219,6 +224,24 @@ void broker_sub_resume(broker_t *b, broker_sub_t *s) {
             broker__queue_mark_dirty(b, s->queue);
         }
     }
+    broker__release_congestion(b, s);
+}
+
+int broker_wait_congestion(broker_t *b, void (*cb)(void *), void *arg, broker_waiter_t **out) {
+    broker_sub_t *s = b->last_congested;
+    b->last_congested = NULL;
+    if (s == NULL || s->closed) {
+        return PMQ_ENOTFOUND;
+    }
+    broker_waiter_t *w = pmq_calloc(1, sizeof(*w));
+    if (w == NULL) {
+        return PMQ_ENOMEM;
+    }
+    w->cb = cb;
+    w->arg = arg;
+    pmq_list_push_back(&s->congestion_waiters, &w->link);
+    *out = w;
+    return 0;
 }
 
 static bq_entry_t *find_inflight(const broker_sub_t *s, uint64_t tag) {

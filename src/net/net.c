@@ -393,6 +393,8 @@ bool net_conn_is_full(const net_conn_t *c) {
     return net_conn_outbound_bytes(c) >= c->net->opt.outbound_bytes_max;
 }
 
+size_t net_conn_outbound_max(const net_conn_t *c) { return c->net->opt.outbound_bytes_max; }
+
 bool net_conn_is_closing(const net_conn_t *c) { return c->closing; }
 
 void net_conn_pause_read(net_conn_t *c) {

@@ -174,7 +174,9 @@ def test_slow_consumer_does_not_grow_broker_memory(start_broker, connect, uniq):
     n = 500  # ~50 MB
     done = threading.Event()
     state = {"sent": 0, "error": None}
-    prod = RawStomp(b.addr, "1.2", timeout=T(5))
+    # Topic flow control holds this producer back while the subscriber stalls (its sends
+    # block for the whole observation window), so its socket timeout must outlast it.
+    prod = RawStomp(b.addr, "1.2", timeout=T(30))
     prod.connect()
 
     def produce():

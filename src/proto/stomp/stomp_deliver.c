@@ -71,9 +71,18 @@ static int encode_message(stomp_session_t *s, stomp_sub_t *sub, const broker_del
     return rc;
 }
 
+/* Topic deliveries may go this far past net.outbound_bytes_max while their publishers
+ * are being held back; past it a subscriber that does not read loses messages. */
+#define STOMP_TOPIC_HARD_CAP_FACTOR 4
+
 static int deliver(void *owner, broker_sub_t *bsub, const broker_delivery_t *d) {
     stomp_session_t *s = owner;
-    if (!stomp__session_alive(s) || net_conn_is_full(s->conn)) {
+    if (!stomp__session_alive(s)) {
+        return PMQ_EFULL;
+    }
+    if (net_conn_is_full(s->conn) &&
+        (!d->soft_limit || net_conn_outbound_bytes(s->conn) >=
+                               STOMP_TOPIC_HARD_CAP_FACTOR * net_conn_outbound_max(s->conn))) {
         return PMQ_EFULL;
     }
     stomp_sub_t *sub = broker_sub_user(bsub);
@@ -86,7 +95,7 @@ static int deliver(void *owner, broker_sub_t *bsub, const broker_delivery_t *d) 
     }
     net_conn_commit(s->conn);
     s->server->st.frames_out++;
-    return 0;
+    return net_conn_is_full(s->conn) ? PMQ_EAGAIN : 0;
 }
 
 const broker_consumer_ops_t stomp__consumer_ops = {deliver};

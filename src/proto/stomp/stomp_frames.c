@@ -251,6 +251,7 @@ static int send_volatile(stomp_session_t *s, const stomp_frame_t *f, const send_
     }
     if (f != NULL) {
         receipt_if_asked(s, f);
+        stomp__hold_if_congested(s);
     }
     return 0;
 }

@@ -65,6 +65,7 @@ struct stomp_session {
     pmq_buf_t disconnect_receipt; /* DISCONNECT receipt id to send once the above is 0 */
     bool disconnect_requested;
     broker_waiter_t *waiter;
+    bool holding;          /* held is valid: a SEND waits for room in a full queue */
     stomp_frame_t held;    /* the frame blocked on a full queue, kept parsed at stash[0] */
     stomp_header_t *held_headers; /* private copy of its headers (the parser's are shared) */
     size_t held_bytes;     /* its length in stash */
@@ -108,6 +109,9 @@ int stomp__handle_frame(stomp_session_t *s, const stomp_frame_t *f);
 void stomp__session_release(stomp_session_t *s);
 
 int stomp__block_on(stomp_session_t *s, pmq_slice_t dest);
+/* After a publish: if it reached a congested topic subscriber, stop reading from this
+ * producer until that subscriber drained (producer flow control). */
+void stomp__hold_if_congested(stomp_session_t *s);
 
 /* stomp_deliver.c */
 extern const broker_consumer_ops_t stomp__consumer_ops;

@@ -219,6 +219,7 @@ static size_t process(stomp_session_t *s, char *buf, size_t len) {
         rc = stomp__handle_frame(s, &f);
         if (rc == PMQ_EAGAIN) {
             /* Keep the frame: its headers move out of the shared array. */
+            s->holding = true;
             s->held = f;
             s->held_bytes = used;
             s->held_headers = pmq_calloc(f.header_count + 1, sizeof(stomp_header_t));
@@ -240,7 +241,7 @@ static void session_input(stomp_session_t *s) {
     size_t used = process(s, s->stash.data, s->stash.len);
     if (stomp__session_alive(s) && used > 0) {
         pmq_buf_consume(&s->stash, used);
-        if (s->blocked) {
+        if (s->holding) {
             held_rebase(s, -(ptrdiff_t)used);
         }
     }
@@ -254,7 +255,7 @@ static void on_read(net_conn_t *c, char *data, size_t len) {
         if (used < len && stomp__session_alive(s)) {
             if (pmq_buf_append(&s->stash, data + used, len - used) != 0) {
                 stomp__send_error(s, NULL, "frame too large to buffer", NULL);
-            } else if (s->blocked) {
+            } else if (s->holding) {
                 held_rebase(s, s->stash.data - (data + used));
             }
         }
@@ -290,9 +291,30 @@ static void on_room(void *arg) {
     pmq_buf_consume(&s->stash, s->held_bytes);
     pmq_free(s->held_headers);
     s->held_headers = NULL;
+    s->holding = false;
     stomp_parser_reset(&s->parser);
     net_conn_resume_read(s->conn);
     session_input(s);
+}
+
+/* A subscriber this producer's last message reached has drained: read on. */
+static void on_uncongested(void *arg) {
+    stomp_session_t *s = arg;
+    s->waiter = NULL;
+    s->blocked = false;
+    if (!stomp__session_alive(s)) {
+        return;
+    }
+    net_conn_resume_read(s->conn);
+    session_input(s);
+}
+
+void stomp__hold_if_congested(stomp_session_t *s) {
+    if (broker_wait_congestion(s->server->broker, on_uncongested, s, &s->waiter) == 0) {
+        s->blocked = true;
+        s->server->st.held_producers++;
+        net_conn_pause_read(s->conn);
+    }
 }
 
 int stomp__block_on(stomp_session_t *s, pmq_slice_t dest) {
