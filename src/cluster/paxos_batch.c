@@ -12,12 +12,23 @@ static void release_held(paxos_t *p) {
             p->held[keep++] = *h;
             continue;
         }
+        bool outdated = paxos_ballot_cmp(p->promised, h->msg.ballot) > 0;
+        if (outdated && h->msg.type == PAXOS_MSG_APPEND_RESP) {
+            continue; /* I follow a higher ballot now: that master is finished */
+        }
         paxos_msg_t *m = paxos__out(p, h->msg.type, h->msg.to);
         if (m == NULL) {
             continue;
         }
         *m = h->msg;
         m->commit = p->commit;
+        if (outdated) {
+            /* Promised higher since: my log may hold entries above this ballot, which a
+             * PROMISE for it must never carry. Tell the candidate it lost instead. */
+            m->granted = false;
+            m->promised = p->promised;
+            continue;
+        }
         if (m->type != PAXOS_MSG_PROMISE || m->pre_vote || !m->granted) {
             continue;
         }

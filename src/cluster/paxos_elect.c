@@ -2,10 +2,10 @@
  *
  * Recovery is chunked so PROMISEs stay bounded: for the chunk starting at rec_from the
  * candidate collects each promiser's accepted entries, keeps the highest-ballot value
- * per index, and finalizes the chunk once a quorum of every config that may govern
- * those indexes answered (the config at commit and every config entry above it, both
- * halves when joint). Per-index Paxos needs a quorum per index, not the same quorum for
- * all of them, so later chunks may be answered by different quorums. Indexes nobody
+ * per index, and finalizes the chunk once a quorum of its latest config answered, where
+ * "latest" is taken over the log as recovery rewrites it (a joint config needs both
+ * halves). Per-index Paxos needs a quorum per index, not the same quorum for all of
+ * them, so later chunks may be answered by different quorums. Indexes nobody
  * reported get a NOOP; the master then re-proposes the whole suffix in its own ballot
  * and appends its own NOOP (paxos_repl.c). */
 #include "paxos_int.h"
@@ -25,23 +25,46 @@ void paxos__cand_close(paxos_t *p) {
     p->cand.transfer = false;
 }
 
-/* Voters to ask: every voter of every config that may govern an undecided index. */
-static int cand_configs(paxos_t *p, paxos_config_t *cfgs) {
-    int n = paxos__configs_above_commit(p, cfgs, PAXOS__CONFIGS_MAX);
-    if (n < 0 || p->role != PAXOS_ROLE_CANDIDATE) {
-        return n;
+/* The latest config in the candidate's log as recovery is rewriting it (§3.2 rule 1):
+ * my own entries above the chunk, then for the chunk the value that wins (the higher
+ * ballot of the reports and my own entry), then my log below the chunk. Joint configs
+ * carry both halves, so one quorum check covers old and new. */
+static bool cand_latest_config(paxos_t *p, paxos_config_t *out) {
+    if (p->role != PAXOS_ROLE_CANDIDATE) {
+        *out = p->conf;
+        return p->conf.n_voters > 0;
     }
-    for (uint32_t i = 0; i < p->cand.rec_n; i++) {
-        const paxos_entry_t *e = &p->cand.rec[i];
-        if (e->index == 0 || !paxos_entry_is_config(e->type)) {
-            continue;
+    uint64_t last = paxos__log_last(&p->log);
+    uint64_t end = p->cand.rec_from + p->cand.rec_n - 1;
+    for (uint64_t i = last; i > end; i--) {
+        const paxos_entry_t *e = paxos__log_at(&p->log, i);
+        if (paxos_entry_is_config(e->type)) {
+            return paxos_entry_config(e, out) == 0;
         }
-        if (n == PAXOS__CONFIGS_MAX) {
-            return -1;
+    }
+    for (uint64_t i = end; i >= p->cand.rec_from; i--) {
+        const paxos_entry_t *r = &p->cand.rec[i - p->cand.rec_from];
+        const paxos_entry_t *own = paxos__log_at(&p->log, i);
+        const paxos_entry_t *win = own;
+        if (r->index != 0 && (own == NULL || paxos_ballot_cmp(r->ballot, own->ballot) > 0)) {
+            win = r;
         }
-        if (paxos_entry_config(e, &cfgs[n]) == 0) {
-            n++;
+        if (win != NULL && paxos_entry_is_config(win->type)) {
+            return paxos_entry_config(win, out) == 0;
         }
+    }
+    return paxos__config_at(p, p->cand.rec_from - 1, out);
+}
+
+/* Voters to ask: everyone in a config that may matter (the one at commit, every one
+ * above it, and the latest as recovery sees it). Asking more nodes is harmless. */
+static int cand_targets(paxos_t *p, paxos_config_t *cfgs) {
+    int n = paxos__configs_above_commit(p, cfgs, PAXOS__CONFIGS_MAX - 1);
+    if (n < 0) {
+        n = 0;
+    }
+    if (cand_latest_config(p, &cfgs[n])) {
+        n++;
     }
     return n;
 }
@@ -57,7 +80,7 @@ static bool resp_has(const paxos_t *p, paxos_member_t m) {
 
 static void send_prepares(paxos_t *p) {
     paxos_config_t cfgs[PAXOS__CONFIGS_MAX];
-    int n = cand_configs(p, cfgs);
+    int n = cand_targets(p, cfgs);
     uint32_t sent_ids[PAXOS_MEMBERS_MAX];
     uint32_t n_sent = 0;
     for (int c = 0; c < n; c++) {
@@ -184,11 +207,10 @@ static void resp_add(paxos_t *p, paxos_member_t m, uint64_t cov) {
 }
 
 /* True when the responders (plus me, once my own promise is durable) hold a quorum of
- * every config; *cov_out is the smallest coverage among the counted responders. */
+ * my latest config; *cov_out is the smallest coverage among the counted responders. */
 static bool cand_quorum(paxos_t *p, uint64_t *cov_out) {
-    paxos_config_t cfgs[PAXOS__CONFIGS_MAX];
-    int n = cand_configs(p, cfgs);
-    if (n <= 0) {
+    paxos_config_t cfg;
+    if (!cand_latest_config(p, &cfg)) {
         return false;
     }
     paxos_member_t acks[PAXOS_MEMBERS_MAX + 1];
@@ -196,11 +218,7 @@ static bool cand_quorum(paxos_t *p, uint64_t *cov_out) {
     uint64_t cov = UINT64_MAX;
     bool by_id = paxos__by_id(p);
     for (uint32_t i = 0; i < p->cand.n_resp; i++) {
-        bool counted = false;
-        for (int c = 0; c < n && !counted; c++) {
-            counted = paxos_config_is_voter(&cfgs[c], p->cand.resp[i], by_id);
-        }
-        if (counted) {
+        if (paxos_config_is_voter(&cfg, p->cand.resp[i], by_id)) {
             acks[n_acks++] = p->cand.resp[i];
             cov = PMQ_MIN(cov, p->cand.resp_cov[i]);
         }
@@ -209,10 +227,8 @@ static bool cand_quorum(paxos_t *p, uint64_t *cov_out) {
     if (self_ok) {
         acks[n_acks++] = p->self;
     }
-    for (int c = 0; c < n; c++) {
-        if (!paxos_quorum_has(&cfgs[c], acks, n_acks, by_id)) {
-            return false;
-        }
+    if (!paxos_quorum_has(&cfg, acks, n_acks, by_id)) {
+        return false;
     }
     *cov_out = cov;
     return true;

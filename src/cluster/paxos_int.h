@@ -40,6 +40,7 @@ typedef struct paxos__prog {
     uint64_t inflight[PAXOS__WINDOW_MAX]; /* last index of each APPEND in flight */
     uint64_t snap_index;
     uint32_t snap_ticks;
+    uint64_t match_at_hb; /* match at the previous heartbeat: detects lost APPENDs */
 } paxos__prog_t;
 
 /* The in-memory log: ents[k] has index first + k. Entry data is owned. */

@@ -204,6 +204,13 @@ void paxos__leader_tick(paxos_t *p) {
                                                                       p->cfg.heartbeat_ticks) {
                 prog_probe(pr, pr->next); /* the snapshot got lost: probe again */
             }
+            if (pr->state == PAXOS__REPLICATE && pr->inflight_n > 0 &&
+                pr->match == pr->match_at_hb) {
+                /* No progress for a whole heartbeat interval with APPENDs in flight:
+                 * they were lost. Resend from the known match. */
+                prog_probe(pr, pr->match + 1);
+            }
+            pr->match_at_hb = pr->match;
         }
         lease_update(p); /* a lone voter renews on its own */
     }

@@ -695,6 +695,57 @@ static void test_malformed_message_rejected(void **state) {
     test_free(net);
 }
 
+/* Found by paxmq-sim: a PROMISE waits for its durability, and meanwhile the acceptor
+ * may promise and accept a higher ballot. The PROMISE must then go out as a refusal,
+ * never carrying entries above its own ballot (the candidate rejected it as malformed). */
+static void test_outdated_promise_released_as_refusal(void **state) {
+    (void)state;
+    tnet_t *net = test_malloc(sizeof(*net));
+    net_init(net, 3);
+    paxos_t *p = net->n[2].p;
+    for (uint32_t t = 0; t <= net->base.lease_ticks; t++) {
+        paxos_tick(p);
+    }
+    paxos_msg_t prep = {0};
+    prep.type = PAXOS_MSG_PREPARE;
+    prep.from = net->n[3].me;
+    prep.to = net->n[2].me;
+    prep.ballot = (paxos_ballot_t){5, 3};
+    prep.from_index = 1;
+    assert_int_equal(paxos_step(p, &prep), 0);
+    paxos_entry_t e = {1, {6, 1}, PAXOS_ENTRY_CMD, PMQ_SLICE_LIT("newer")};
+    paxos_msg_t app = {0};
+    app.type = PAXOS_MSG_APPEND;
+    app.from = net->n[1].me;
+    app.to = net->n[2].me;
+    app.ballot = (paxos_ballot_t){6, 1};
+    app.n_entries = 1;
+    app.entries = &e;
+    assert_int_equal(paxos_step(p, &app), 0);
+    paxos_batch_t b;
+    assert_true(paxos_ready(p, &b));
+    assert_int_equal(b.n_msgs, 0); /* both replies wait for the write */
+    uint64_t seq = b.seq;
+    paxos_advance(p, &b);
+    paxos_persisted(p, seq);
+    assert_true(paxos_ready(p, &b));
+    assert_int_equal(b.n_msgs, 2);
+    for (size_t i = 0; i < b.n_msgs; i++) {
+        if (b.msgs[i].type == PAXOS_MSG_PROMISE) {
+            assert_false(b.msgs[i].granted);
+            assert_int_equal(b.msgs[i].n_entries, 0);
+            assert_int_equal(b.msgs[i].promised.round, 6);
+        } else {
+            assert_int_equal(b.msgs[i].type, PAXOS_MSG_APPEND_RESP);
+            assert_true(b.msgs[i].ok);
+            assert_int_equal(b.msgs[i].match_index, 1);
+        }
+    }
+    paxos_advance(p, &b);
+    net_close(net);
+    test_free(net);
+}
+
 static void test_config_validation(void **state) {
     (void)state;
     pmq_rng_t rng;
@@ -744,6 +795,7 @@ int main(void) {
         cmocka_unit_test(test_transfer),
         cmocka_unit_test(test_snapshot_catch_up),
         cmocka_unit_test(test_malformed_message_rejected),
+        cmocka_unit_test(test_outdated_promise_released_as_refusal),
         cmocka_unit_test(test_config_validation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

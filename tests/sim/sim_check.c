@@ -1,0 +1,240 @@
+/* paxmq-sim invariant checker (CLUSTER §6.2), run after every event.
+ *
+ *  - one value chosen per index, forever (every applied entry is compared with the
+ *    first value any node applied at that index);
+ *  - state-machine safety: the state hash after index i is the same on every node,
+ *    including nodes that restored a snapshot;
+ *  - lease exclusivity: at most one node holds a valid lease at any simulated instant;
+ *  - election safety (one master per ballot) and leader completeness (a new master's
+ *    log holds every chosen entry: this is what catches amnesia and reconfiguration
+ *    bugs the moment the bad master is elected);
+ *  - acknowledged commands: durable on a quorum when acknowledged, chosen forever;
+ *  - durability discipline: no PROMISE or APPEND_RESP ok before the durable layer
+ *    holds what it vouches for; promised ballots never decrease per incarnation;
+ *  - one genesis; the cores' own safety alarm counters stay zero. */
+#include <stdlib.h>
+
+#include "sim_int.h"
+
+#include "paxmq/assert.h"
+
+#define IDX_MAX (1u << 24)
+
+void sim__grow_idx(sim_world_t *w, uint64_t index) {
+    if (index < w->cap_idx) {
+        return;
+    }
+    PMQ_ASSERT(index < IDX_MAX);
+    size_t cap = w->cap_idx ? w->cap_idx : 4096;
+    while (cap <= index) {
+        cap *= 2;
+    }
+    w->chosen = realloc(w->chosen, cap * sizeof(uint64_t));
+    w->state_hash = realloc(w->state_hash, cap * sizeof(uint64_t));
+    w->acked = realloc(w->acked, cap * sizeof(uint64_t));
+    PMQ_ASSERT(w->chosen != NULL && w->state_hash != NULL && w->acked != NULL);
+    size_t add = cap - w->cap_idx;
+    memset(w->chosen + w->cap_idx, 0, add * sizeof(uint64_t));
+    memset(w->state_hash + w->cap_idx, 0, add * sizeof(uint64_t));
+    memset(w->acked + w->cap_idx, 0, add * sizeof(uint64_t));
+    w->cap_idx = cap;
+}
+
+static void trace_config(sim_world_t *w, sim_node_t *n, const paxos_entry_t *e) {
+    paxos_config_t c;
+    if (paxos_entry_config(e, &c) != 0) {
+        sim_fail(w, "n%u applied an undecodable config at %llu", n->id,
+                 (unsigned long long)e->index);
+        return;
+    }
+    char buf[160];
+    int off = 0;
+    for (int half = 0; half < (c.joint ? 2 : 1); half++) {
+        const paxos_member_t *set = half ? c.new_voters : c.voters;
+        uint8_t cnt = half ? c.n_new : c.n_voters;
+        off += snprintf(buf + off, sizeof(buf) - (size_t)off, "%s{", half ? " -> " : "");
+        for (uint8_t i = 0; i < cnt; i++) {
+            off += snprintf(buf + off, sizeof(buf) - (size_t)off, "%sn%u.%llu", i ? "," : "",
+                            set[i].id, (unsigned long long)set[i].inc.lo);
+        }
+        off += snprintf(buf + off, sizeof(buf) - (size_t)off, "}");
+    }
+    if (c.n_learners > 0) {
+        off += snprintf(buf + off, sizeof(buf) - (size_t)off, " learners{");
+        for (uint8_t i = 0; i < c.n_learners; i++) {
+            off += snprintf(buf + off, sizeof(buf) - (size_t)off, "%sn%u.%llu", i ? "," : "",
+                            c.learners[i].id, (unsigned long long)c.learners[i].inc.lo);
+        }
+        snprintf(buf + off, sizeof(buf) - (size_t)off, "}");
+    }
+    sim_trace(w, "chosen %llu %s %s", (unsigned long long)e->index,
+              paxos_entry_type_name(e->type), buf);
+}
+
+void sim__on_applied(sim_world_t *w, sim_node_t *n, const paxos_entry_t *e) {
+    sim__grow_idx(w, e->index);
+    uint64_t h = sim__value_hash(e->type, e->data);
+    if (w->chosen[e->index] == 0) {
+        w->chosen[e->index] = h;
+        w->max_chosen = PMQ_MAX(w->max_chosen, e->index);
+        if (paxos_entry_is_config(e->type)) {
+            trace_config(w, n, e);
+        } else if (w->capture != NULL && e->type == PAXOS_ENTRY_CMD) {
+            sim_trace(w, "chosen %llu CMD %.*s", (unsigned long long)e->index, (int)e->data.len,
+                      e->data.ptr);
+        }
+        if (w->acked[e->index] != 0 && w->acked[e->index] != h) {
+            sim_fail(w, "acknowledged command at %llu replaced", (unsigned long long)e->index);
+        }
+    } else if (w->chosen[e->index] != h) {
+        sim_fail(w, "two values chosen at index %llu: n%u applied %s", (unsigned long long)e->index,
+                 n->id, paxos_entry_type_name(e->type));
+        return;
+    }
+    if (e->index == 1 && e->type != PAXOS_ENTRY_GENESIS) {
+        sim_fail(w, "index 1 is not the genesis entry");
+    }
+    if (e->type == PAXOS_ENTRY_GENESIS && e->index != 1) {
+        sim_fail(w, "a second genesis at %llu", (unsigned long long)e->index);
+    }
+    uint64_t sh = w->o.sm->hash(n->sm) | 1;
+    if (w->state_hash[e->index] == 0) {
+        w->state_hash[e->index] = sh;
+    } else if (w->state_hash[e->index] != sh) {
+        sim_fail(w, "n%u state hash diverged after applying %llu", n->id,
+                 (unsigned long long)e->index);
+    }
+}
+
+void sim__on_snapshot_installed(sim_world_t *w, sim_node_t *n, uint64_t index) {
+    sim__grow_idx(w, index);
+    uint64_t sh = w->o.sm->hash(n->sm) | 1;
+    if (w->state_hash[index] != 0 && w->state_hash[index] != sh) {
+        sim_fail(w, "n%u snapshot at %llu has a different state hash", n->id,
+                 (unsigned long long)index);
+    }
+}
+
+/* Election safety and leader completeness, checked when a node becomes master (its
+ * recovery is complete at that point, CLUSTER §2.7). */
+void sim__on_leader(sim_world_t *w, sim_node_t *n) {
+    paxos_status_t st;
+    paxos_status(n->p, &st);
+    for (size_t i = 0; i < w->n_leaderships; i++) {
+        sim_leadership_t *l = &w->leaderships[i];
+        if (paxos_ballot_cmp(l->ballot, st.ballot) == 0 && !paxos_member_eq(l->member, n->me)) {
+            sim_fail(w, "two masters in ballot (%llu,%u)", (unsigned long long)st.ballot.round,
+                     st.ballot.rank);
+        }
+    }
+    if (w->n_leaderships == w->cap_leaderships) {
+        w->cap_leaderships = w->cap_leaderships ? w->cap_leaderships * 2 : 64;
+        w->leaderships = realloc(w->leaderships, w->cap_leaderships * sizeof(sim_leadership_t));
+        PMQ_ASSERT(w->leaderships != NULL);
+    }
+    w->leaderships[w->n_leaderships++] = (sim_leadership_t){st.ballot, n->me};
+    if (w->max_chosen > st.last_index) {
+        sim_fail(w, "new master n%u (log to %llu) lacks chosen entries up to %llu", n->id,
+                 (unsigned long long)st.last_index, (unsigned long long)w->max_chosen);
+        return;
+    }
+    for (uint64_t i = st.first_index; i <= w->max_chosen; i++) {
+        paxos_entry_t e;
+        if (w->chosen[i] == 0 || !paxos_log_get(n->p, i, &e)) {
+            continue;
+        }
+        if (sim__value_hash(e.type, e.data) != w->chosen[i]) {
+            sim_fail(w, "new master n%u ballot (%llu,%u) holds another value at chosen index %llu",
+                     n->id, (unsigned long long)st.ballot.round, st.ballot.rank,
+                     (unsigned long long)i);
+            return;
+        }
+    }
+}
+
+/* D1/D2 (§6.2 item 7): a reply leaves only when what it vouches for is durable. */
+void sim__on_send(sim_world_t *w, sim_node_t *n, const paxos_msg_t *m) {
+    if (m->type == PAXOS_MSG_APPEND_RESP && m->ok) {
+        const sim_disk_t *d = &n->disk;
+        uint64_t durable_last = d->first + d->n - 1;
+        uint64_t snap = d->has_snap ? d->snap.index : 0;
+        if (m->match_index > PMQ_MAX(durable_last, snap)) {
+            sim_fail(w, "n%u acked %llu before it was durable (durable to %llu)", n->id,
+                     (unsigned long long)m->match_index, (unsigned long long)durable_last);
+        }
+    }
+    if (m->type == PAXOS_MSG_PROMISE && m->granted && !m->pre_vote) {
+        if (!n->disk.has_hard || paxos_ballot_cmp(n->disk.hard.promised, m->ballot) < 0) {
+            sim_fail(w, "n%u promised (%llu,%u) before the promise was durable", n->id,
+                     (unsigned long long)m->ballot.round, m->ballot.rank);
+        }
+    }
+}
+
+void sim__on_hard(sim_world_t *w, sim_node_t *n, const paxos_hard_t *h) {
+    if (paxos_ballot_cmp(h->promised, n->max_promised) < 0) {
+        sim_fail(w, "n%u promised ballot went backwards", n->id);
+    }
+    n->max_promised = h->promised;
+}
+
+/* A quorum of the acknowledging master's latest config must hold the entry durably
+ * (both halves when joint). */
+void sim__on_ack(sim_world_t *w, sim_node_t *n, const sim_ack_t *a) {
+    sim__grow_idx(w, a->index);
+    if (w->chosen[a->index] != 0 && w->chosen[a->index] != a->hash) {
+        sim_fail(w, "acknowledged a command at %llu that is not the chosen value",
+                 (unsigned long long)a->index);
+    }
+    w->acked[a->index] = a->hash;
+    paxos_status_t st;
+    paxos_status(n->p, &st);
+    paxos_member_t holders[2 * SIM_NODES_MAX];
+    size_t nh = 0;
+    for (uint32_t i = 1; i <= w->n_ids; i++) {
+        sim_node_t *x = &w->nodes[i];
+        if (x->exists && sim__durable_has(x, a->index, a->hash)) {
+            holders[nh++] = x->me;
+        }
+        if (w->has_ghost[i] && sim__durable_has(&w->ghost[i], a->index, a->hash)) {
+            holders[nh++] = w->ghost[i].me;
+        }
+    }
+    if (!paxos_quorum_has(&st.config, holders, nh, false)) {
+        sim_fail(w, "command acknowledged at %llu is durable on %zu nodes only, not a quorum",
+                 (unsigned long long)a->index, nh);
+    }
+}
+
+void sim__check_after_event(sim_world_t *w) {
+    uint32_t leased = 0;
+    for (uint32_t i = 1; i <= w->n_ids; i++) {
+        sim_node_t *n = &w->nodes[i];
+        if (!n->exists || !n->up) {
+            continue;
+        }
+        if (paxos_lease_valid(n->p)) {
+            if (leased != 0) {
+                sim_fail(w, "n%u and n%u both hold a valid lease", leased, i);
+            }
+            leased = i;
+        }
+        paxos_status_t st;
+        paxos_status(n->p, &st);
+        if (st.safety_alarms != 0) {
+            sim_fail(w, "n%u saw a chosen entry contradicted by a peer", i);
+        }
+        if (st.msgs_rejected != 0) {
+            sim_fail(w, "n%u rejected a message from a correct peer", i);
+        }
+        if (st.commit < n->last_commit) {
+            /* §6.2 item 8: within one life the commit index never moves back. */
+            sim_fail(w, "n%u commit went back from %llu to %llu", i,
+                     (unsigned long long)n->last_commit, (unsigned long long)st.commit);
+        }
+        n->last_commit = st.commit;
+    }
+    if (w->genesis_count > 1) {
+        sim_fail(w, "genesis proposed %u times", w->genesis_count);
+    }
+}
