@@ -144,6 +144,10 @@ void broker__queue_destroy(broker_t *b, broker_queue_t *q);
 void broker__queue_mark_dirty(broker_t *b, broker_queue_t *q);
 void broker__dsub_name(pmq_buf_t *out, pmq_slice_t client_id, pmq_slice_t name);
 
+/* sub.c: a subscription object with every list initialised (one place for it). */
+broker_sub_t *broker__sub_new(broker_t *b, const broker_consumer_ops_t *ops, void *owner,
+                              void *user, broker_ack_mode_t ack_mode, uint32_t prefetch);
+
 /* queue.c */
 PMQ_MUST_USE int broker__enqueue(broker_t *b, broker_queue_t *q, pmq_msg_t *m);
 void broker__entry_remove(broker_t *b, bq_entry_t *e);

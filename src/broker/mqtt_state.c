@@ -309,20 +309,13 @@ int broker_msess_consume(broker_t *b, broker_msess_t *s, const broker_consumer_o
     if (!s->durable || s->queue == NULL) {
         return PMQ_EINVAL;
     }
-    broker_sub_t *sub = pmq_calloc(1, sizeof(*sub));
+    /* Like a queue subscription (sub.c), without a destination name to resolve. */
+    broker_sub_t *sub = broker__sub_new(b, ops, owner, user, BROKER_ACK_CLIENT_INDIVIDUAL,
+                                        prefetch > 0 ? prefetch : 1);
     if (sub == NULL) {
         return PMQ_ENOMEM;
     }
-    /* Like a queue subscription (sub.c), without a destination name to resolve. */
-    *sub = (broker_sub_t){.broker = b,
-                          .ops = ops,
-                          .owner = owner,
-                          .user = user,
-                          .ack_mode = BROKER_ACK_CLIENT_INDIVIDUAL,
-                          .prefetch = prefetch > 0 ? prefetch : 1,
-                          .refs = 1,
-                          .queue = s->queue};
-    pmq_list_init(&sub->inflight);
+    sub->queue = s->queue;
     pmq_list_push_back(&s->queue->consumers, &sub->qlink);
     b->st.consumers++;
     broker__queue_mark_dirty(b, s->queue);
@@ -440,8 +433,16 @@ static void route(broker_t *b, broker_mqtt_t *mq, broker_msess_t *s, pmq_msg_t *
  * no '*' or '>' (they would become wildcards). STOMP can publish names that do not. */
 static bool topic_is_mqtt(pmq_slice_t dest) {
     pmq_slice_t name = pmq_slice(dest.ptr + TOPIC_PREFIX_LEN, dest.len - TOPIC_PREFIX_LEN);
-    return name.len > 0 && memchr(name.ptr, '*', name.len) == NULL &&
-           memchr(name.ptr, '>', name.len) == NULL && pmq_utf8_is_valid(name, true);
+    bool ascii = true;
+    for (size_t i = 0; i < name.len; i++) {
+        unsigned char c = (unsigned char)name.ptr[i];
+        if (c == '*' || c == '>') {
+            return false;
+        }
+        ascii &= c - 1u < 0x7Fu; /* 1..127: no NUL, no multi-byte sequence */
+    }
+    /* One pass for the common all-ASCII name; the full UTF-8 check only otherwise. */
+    return name.len > 0 && (ascii || pmq_utf8_is_valid(name, true));
 }
 
 void broker__mqtt_topic_publish(broker_t *b, pmq_slice_t dest, pmq_msg_t *m, bool durable_copies) {

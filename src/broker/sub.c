@@ -102,26 +102,36 @@ out:
     return rc;
 }
 
+broker_sub_t *broker__sub_new(broker_t *b, const broker_consumer_ops_t *ops, void *owner,
+                              void *user, broker_ack_mode_t ack_mode, uint32_t prefetch) {
+    broker_sub_t *s = pmq_calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return NULL;
+    }
+    *s = (broker_sub_t){.broker = b,
+                        .ops = ops,
+                        .owner = owner,
+                        .user = user,
+                        .ack_mode = ack_mode,
+                        .prefetch = prefetch,
+                        .refs = 1};
+    pmq_list_init(&s->qlink);
+    pmq_list_init(&s->inflight);
+    pmq_list_init(&s->congestion_waiters);
+    return s;
+}
+
 int broker_subscribe(broker_t *b, const broker_sub_spec_t *spec, const broker_consumer_ops_t *ops,
                      void *owner, broker_sub_t **out) {
     char reason[160];
     if (!broker_dest_is_valid(spec->dest, true, reason, sizeof(reason))) {
         return PMQ_EINVAL;
     }
-    broker_sub_t *s = pmq_calloc(1, sizeof(*s));
+    broker_sub_t *s = broker__sub_new(b, ops, owner, spec->user, spec->ack_mode,
+                                      spec->prefetch ? spec->prefetch : b->opt.prefetch_default);
     if (s == NULL) {
         return PMQ_ENOMEM;
     }
-    *s = (broker_sub_t){.broker = b,
-                        .ops = ops,
-                        .owner = owner,
-                        .user = spec->user,
-                        .ack_mode = spec->ack_mode,
-                        .prefetch = spec->prefetch ? spec->prefetch : b->opt.prefetch_default,
-                        .refs = 1};
-    pmq_list_init(&s->qlink);
-    pmq_list_init(&s->inflight);
-    pmq_list_init(&s->congestion_waiters);
     bool is_topic = pmq_slice_has_prefix(spec->dest, "/topic/") ||
                     pmq_slice_has_prefix(spec->dest, "/remote-temp-topic/");
     int rc;

@@ -130,6 +130,7 @@ struct mqtt_server {
     uint32_t conn_count;
     uint64_t nonce;         /* names assigned client ids */
     uint64_t started_ms, next_sys_ms;
+    uint64_t wall_ms;       /* wall clock read once per input batch (message timestamps) */
     bool shutting_down;
     pmq_buf_t scratch;      /* commands being encoded */
     pmq_buf_t op_buf;       /* one op inside a TXN */

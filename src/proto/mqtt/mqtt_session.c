@@ -136,6 +136,7 @@ void mqtt__conn_unblock(mqtt_conn_t *c) {
     if (--c->blocks > 0 || !mqtt__conn_alive(c)) {
         return;
     }
+    c->srv->wall_ms = pmq_wall_ms();
     net_conn_resume_read(c->net);
     if (!c->in_process) {
         conn_input(c); /* else the loop that is parsing goes on by itself */
@@ -212,6 +213,7 @@ static size_t process(mqtt_conn_t *c, const char *buf, size_t len) {
 
 static void on_read(net_conn_t *n, char *data, size_t len) {
     mqtt_conn_t *c = net_conn_data(n);
+    c->srv->wall_ms = pmq_wall_ms(); /* one clock read per batch, not per message */
     if (c->stash.len == 0 && c->blocks == 0) {
         /* Fast path: parse straight out of the shared read buffer. */
         size_t used = process(c, data, len);
@@ -382,6 +384,7 @@ int mqtt_server_new(mqtt_server_t **out, net_t *net, broker_t *b, const broker_l
     pmq_ratelimit_init(&srv->bad_input_log, 20, 10000);
     srv->nonce = pmq_mono_ns() ^ (pmq_wall_ms() << 20);
     srv->started_ms = pmq_mono_ms();
+    srv->wall_ms = pmq_wall_ms();
     *out = srv;
     return 0;
 }

@@ -123,9 +123,7 @@ static void sess_online(mqtt_sess_t *s, mqtt_conn_t *c, bool present) {
     mqtt_server_t *srv = s->srv;
     broker_t *b = srv->broker;
     int rc = 0;
-    if (s->bs == NULL && s->clean) {
-        rc = broker_msess_new_volatile(b, pmq_slice(s->client_id, s->id_len), &s->bs);
-    } else if (s->bs == NULL) {
+    if (s->bs == NULL && !s->clean) {
         s->bs = broker_msess_find(b, pmq_slice(s->client_id, s->id_len));
         rc = s->bs ? sess_load(s) : PMQ_ENOTFOUND;
     }
@@ -145,7 +143,11 @@ static void sess_online(mqtt_sess_t *s, mqtt_conn_t *c, bool present) {
     pmq_free(c->req);
     c->req = NULL;
     send_connack(c, present);
-    broker_msess_bind(b, s->bs, &mqtt__direct_ops, s);
+    if (s->bs != NULL) {
+        /* A clean session gets its (volatile) broker session with its first SUBSCRIBE:
+         * an idle connection holds none. */
+        broker_msess_bind(b, s->bs, &mqtt__direct_ops, s);
+    }
     PMQ_LOG_DEBUG("mqtt_connected", "conn=%llu client=%s clean=%d present=%d keepalive=%u",
                   (unsigned long long)c->id, s->client_id, s->clean, present, c->keepalive_s);
     mqtt__sess_resend(s);

@@ -79,13 +79,13 @@ static int publish(mqtt_server_t *srv, const pub_t *m, mqtt_op_t *op) {
     char q[2] = {(char)('0' + m->qos), 0};
     rlog_header_t h = {PMQ_SLICE_LIT(BROKER_MQTT_QOS_HEADER), pmq_slice(q, 1)};
     rlog_msg_props_t props = {.priority = 4, .persistent = m->qos > 0,
-                              .timestamp_ms = pmq_wall_ms()};
+                              .timestamp_ms = srv->wall_ms};
     pub_t mm = *m;
     mm.retain = m->retain && retain_allowed(srv, m->dest, m->payload);
     if (m->qos == 0) {
         /* The retained copy is stored through the log; the delivery does not wait for it. */
         int rc = broker_publish_volatile(srv->broker, mm.dest, &props, &h, 1, mm.payload,
-                                         pmq_wall_ms());
+                                         srv->wall_ms);
         if (rc == 0 && mm.retain) {
             pmq_buf_reset(&srv->scratch);
             if (rlog_encode_retain(&srv->scratch, mm.dest, &props, &h, 1, mm.payload) == 0) {
@@ -237,6 +237,7 @@ void mqtt__publish_will(mqtt_conn_t *c) {
     }
     c->will = NULL;
     mqtt_server_t *srv = c->srv;
+    srv->wall_ms = pmq_wall_ms(); /* outside an input batch: read the clock now */
     if (!is_sys(w->topic) && mqtt__to_dest(srv, w->topic)) {
         pub_t m = {pmq_buf_slice(&srv->topic), w->payload, w->qos, w->retain, {0}, 0};
         if (publish(srv, &m, NULL) == 0) {

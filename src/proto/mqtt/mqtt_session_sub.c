@@ -78,7 +78,7 @@ static void sub_filters(mqtt_conn_t *c, const mqtt_packet_t *p, mqtt_op_t *op, s
     mqtt_sess_t *s = c->sess;
     uint8_t *codes = (uint8_t *)op->data;
     char *w = op->data + op->count;
-    uint32_t have = broker_msess_filter_count(s->bs);
+    uint32_t have = s->bs != NULL ? broker_msess_filter_count(s->bs) : 0;
     mqtt_filter_iter_t it;
     mqtt_filter_t f;
     mqtt_filter_iter_init(&it, p);
@@ -106,10 +106,28 @@ static void sub_filters(mqtt_conn_t *c, const mqtt_packet_t *p, mqtt_op_t *op, s
     }
 }
 
+/* A clean session's broker session is created with its first SUBSCRIBE. */
+static int ensure_volatile(mqtt_sess_t *s) {
+    mqtt_server_t *srv = s->srv;
+    if (s->bs != NULL) {
+        return 0;
+    }
+    PMQ_ASSERT(s->clean);
+    int rc = broker_msess_new_volatile(srv->broker, pmq_slice(s->client_id, s->id_len), &s->bs);
+    if (rc == 0) {
+        broker_msess_bind(srv->broker, s->bs, &mqtt__direct_ops, s);
+    }
+    return rc;
+}
+
 void mqtt__on_subscribe(mqtt_conn_t *c, const mqtt_packet_t *p) {
     mqtt_server_t *srv = c->srv;
     mqtt_sess_t *s = c->sess;
-    PMQ_ASSERT(s != NULL && s->bs != NULL);
+    PMQ_ASSERT(s != NULL && s->conn == c);
+    if (ensure_volatile(s) != 0) {
+        mqtt__conn_close(c, "out of memory");
+        return;
+    }
     mqtt_op_t *op = mqtt__op_new(OP_SUBACK, c, s, sub_op_bytes(p));
     size_t mark = 0;
     pmq_buf_reset(&srv->scratch);
@@ -161,10 +179,14 @@ static void unsub_filters(mqtt_conn_t *c, const mqtt_packet_t *p, size_t mark, u
 void mqtt__on_unsubscribe(mqtt_conn_t *c, const mqtt_packet_t *p) {
     mqtt_server_t *srv = c->srv;
     mqtt_sess_t *s = c->sess;
-    PMQ_ASSERT(s != NULL && s->bs != NULL);
+    PMQ_ASSERT(s != NULL && s->conn == c);
     size_t mark = 0;
     uint32_t ops = 0;
     pmq_buf_reset(&srv->scratch);
+    if (s->bs == NULL) {
+        mqtt__send_ack(c, MQTT_UNSUBACK, p->unsubscribe.pid); /* it has no subscriptions */
+        return;
+    }
     if (rlog_txn_begin(&srv->scratch, &mark) != 0) {
         mqtt__conn_close(c, "out of memory");
         return;
