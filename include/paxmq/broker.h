@@ -265,7 +265,10 @@ typedef struct broker_msess broker_msess_t;
 typedef struct broker_mqtt_ops {
     /* m matched the filters of the online session bound to owner and is not queued for it;
      * qos is the effective QoS. Return 0 when taken (written now, or kept with
-     * pmq_msg_ref), PMQ_EFULL when dropped (counted). Must not call back into the broker. */
+     * pmq_msg_ref), PMQ_EAGAIN when written but the client is now behind (the publisher
+     * is held back as for a congested topic subscriber, see broker_wait_congestion, until
+     * broker_msess_drained), PMQ_EFULL when dropped (counted). Must not call back into
+     * the broker. */
     int (*deliver)(void *owner, pmq_msg_t *m, uint8_t qos);
 } broker_mqtt_ops_t;
 
@@ -309,6 +312,8 @@ void broker_msess_bind(broker_t *b, broker_msess_t *s, const broker_mqtt_ops_t *
 /* Unbinds (the client went offline). A durable session deleted while bound is freed here,
  * after its consumer was closed with broker_unsubscribe. */
 void broker_msess_unbind(broker_t *b, broker_msess_t *s);
+/* The bound client's connection drained: publishers it held back may go on. */
+void broker_msess_drained(broker_t *b, broker_msess_t *s);
 /* Attaches a consumer to a durable session's queue: deliveries go to ops->deliver with
  * tags to broker_ack (client-individual acknowledgement), at most prefetch unacknowledged.
  * Close it with broker_unsubscribe(b, sub, false). user is returned by broker_sub_user.

@@ -214,6 +214,7 @@ struct broker_msess {
     /* Volatile, node-local: */
     const broker_mqtt_ops_t *ops;
     void *owner;
+    broker_sub_t *anchor;   /* while bound: carries producer flow control (congestion) */
     uint64_t seen_gen;      /* publish generation that last matched (dedup) */
     uint8_t best_qos;       /* highest matching filter QoS for that publish */
 };

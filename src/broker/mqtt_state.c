@@ -221,8 +221,17 @@ static broker_msess_t *sess_new(pmq_slice_t client_id, bool durable) {
     return s;
 }
 
+/* Releases the flow-control anchor: producers it held back go on. */
+static void anchor_drop(broker_t *b, broker_msess_t *s) {
+    if (s->anchor != NULL) {
+        broker_unsubscribe(b, s->anchor, false);
+        s->anchor = NULL;
+    }
+}
+
 /* Frees a session that is in no map any more, with its filters and state (not its queue). */
 static void sess_free(broker_mqtt_t *mq, broker_msess_t *s) {
+    PMQ_ASSERT(s->anchor == NULL);
     while (s->filter_count > 0) {
         bool gone = filter_del(mq, s, pmq_slice(s->filters[0]->pattern, s->filters[0]->len));
         PMQ_ASSERT(gone);
@@ -269,6 +278,7 @@ void broker_msess_free_volatile(broker_t *b, broker_msess_t *s) {
     }
     PMQ_ASSERT(!s->durable);
     broker_mqtt_t *mq = b->mqtt;
+    anchor_drop(b, s);
     void *gone = pmq_map_del(&mq->volatiles, pmq_slice_cstr(s->client_id));
     PMQ_ASSERT(gone == s);
     mq->st.volatile_sessions--;
@@ -287,15 +297,26 @@ bool broker_msess_unsub_volatile(broker_t *b, broker_msess_t *s, pmq_slice_t pat
 }
 
 void broker_msess_bind(broker_t *b, broker_msess_t *s, const broker_mqtt_ops_t *ops, void *owner) {
-    (void)b;
     PMQ_ASSERT(ops != NULL && owner != NULL);
     s->ops = ops;
     s->owner = owner;
+    if (s->anchor == NULL) {
+        /* A subscription object attached to nothing: broker_wait_congestion parks held
+         * publishers on it (sub.c). Without one (no memory) there is no flow control. */
+        s->anchor = broker__sub_new(b, NULL, owner, NULL, BROKER_ACK_AUTO, 1);
+    }
+}
+
+void broker_msess_drained(broker_t *b, broker_msess_t *s) {
+    if (s->anchor != NULL) {
+        broker_sub_resume(b, s->anchor);
+    }
 }
 
 void broker_msess_unbind(broker_t *b, broker_msess_t *s) {
     s->ops = NULL;
     s->owner = NULL;
+    anchor_drop(b, s);
     if (s->removed) {
         /* Closed by apply while bound: its queue could not go then. */
         PMQ_ASSERT(pmq_list_is_empty(&s->queue->consumers));
@@ -421,7 +442,11 @@ static void route(broker_t *b, broker_mqtt_t *mq, broker_msess_t *s, pmq_msg_t *
     if (s->ops == NULL) {
         return; /* offline: QoS 0 messages are not kept for an absent client */
     }
-    if (s->ops->deliver(s->owner, m, qos) != 0) {
+    int rc = s->ops->deliver(s->owner, m, qos);
+    if (rc != 0 && b->last_congested == NULL && s->anchor != NULL) {
+        b->last_congested = s->anchor; /* the publisher waits for this client to drain */
+    }
+    if (rc != 0 && rc != PMQ_EAGAIN) {
         mq->st.direct_dropped++;
         b->st.dropped_slow++;
         return;
@@ -665,6 +690,7 @@ void broker__mqtt_free(broker_t *b) {
         size_t pos = 0;
         void *v;
         while (pmq_map_next(maps[i], &pos, NULL, &v)) {
+            anchor_drop(b, v);
             sess_free(mq, v); /* queues go with the broker's queue table */
         }
         pmq_map_close(maps[i]);

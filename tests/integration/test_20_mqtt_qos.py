@@ -154,3 +154,63 @@ def test_many_messages_in_order_qos1(mqttb, paho):
         pub.c.publish("ord", b"%d" % i, 1)
     got = sub.take(500, timeout=T(20))
     assert [int(m[1]) for m in got] == list(range(500))
+
+
+def test_qos0_fan_in_to_a_slow_subscriber_loses_nothing(mqtt_start, raw):
+    """Producer flow control (as for STOMP topics): QoS 0 publishers that outrun a live
+    subscriber are held back instead of the subscriber losing messages, MQTT and STOMP
+    publishers alike."""
+    import threading
+    from mqtt_fixture import RawMqtt, connect_packet
+    from stomp_raw import RawStomp, encode_frame
+    b = mqtt_start(net_outbound_bytes_max=64 * 1024)
+    sub = raw(b, timeout=T(30))
+    sub.connect("slowsub")
+    sub.subscribe([("fan/in", 0)])
+    producers, per_producer, body = 3, 2000, b"x" * 1000
+    errors = []
+
+    def mqtt_producer(k):
+        try:
+            p = RawMqtt(b.mqtt_addr, T(30))
+            p.connect("fp%d" % k)
+            for i in range(per_producer):
+                p.send(publish_packet("fan/in", b"%d %d " % (k, i) + body))
+            p.publish("fan/in", b"%d end" % k, qos=1, pid=1)
+            p.close()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    def stomp_producer(k):
+        try:
+            p = RawStomp(b.addr, "1.2", timeout=T(30))
+            p.connect()
+            for i in range(per_producer):
+                p.send_raw(encode_frame("SEND", [("destination", "/topic/fan.in")],
+                                        b"%d %d " % (k, i) + body))
+            p.send("/topic/fan.in", b"%d end" % k, receipt=True, timeout=T(60))
+            p.close()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=mqtt_producer if k < 2 else stomp_producer, args=(k,),
+                                daemon=True) for k in range(producers)]
+    for th in threads:
+        th.start()
+    time.sleep(1.0)  # the subscriber reads nothing for a while: producers must wait
+    last, got, ends = {}, 0, 0
+    while ends < producers:
+        m = sub.recv(T(30))
+        assert m.type == PUBLISH, m
+        k, i = m.payload.split(b" ")[:2]
+        if i == b"end":
+            ends += 1
+            continue
+        k, i = int(k), int(i)
+        assert i == last.get(k, -1) + 1, "producer %d: %d after %s" % (k, i, last.get(k))
+        last[k] = i
+        got += 1
+    for th in threads:
+        th.join(T(30))
+    assert not errors, errors
+    assert got == producers * per_producer

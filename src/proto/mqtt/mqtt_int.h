@@ -98,6 +98,7 @@ struct mqtt_conn {
     mqtt_sess_t *sess;
     mqtt_will_t *will;
     mqtt_req_t *req;       /* while CONN_WAIT */
+    broker_waiter_t *waiter; /* held back until a congested subscriber drains */
     mqtt_parser_t parser;
     pmq_buf_t stash;       /* a partial packet (and input held while blocked) */
     uint64_t id;

@@ -240,8 +240,12 @@ static void on_read(net_conn_t *n, char *data, size_t len) {
 
 static void on_drain(net_conn_t *n) {
     mqtt_conn_t *c = net_conn_data(n);
-    if (c->sess != NULL && c->sess->conn == c) {
-        mqtt__sess_refill(c->sess);
+    mqtt_sess_t *s = c->sess;
+    if (s != NULL && s->conn == c) {
+        if (s->bs != NULL) {
+            broker_msess_drained(c->srv->broker, s->bs); /* held publishers go on */
+        }
+        mqtt__sess_refill(s);
     }
 }
 
@@ -251,6 +255,10 @@ static void on_close(net_conn_t *n, int status) {
     PMQ_LOG_DEBUG("mqtt_closed", "conn=%llu status=%s", (unsigned long long)c->id,
                   status ? pmq_errname(status) : "ok");
     c->closing = true;
+    if (c->waiter != NULL) {
+        broker_waiter_cancel(c->waiter);
+        c->waiter = NULL;
+    }
     mqtt__conn_detach(c);
     pmq_list_remove(&c->link);
     PMQ_ASSERT(srv->conn_count > 0);

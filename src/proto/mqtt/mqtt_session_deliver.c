@@ -237,14 +237,27 @@ static int send_new(mqtt_sess_t *s, pmq_msg_t *m, uint8_t qos, bool retain, uint
     return 0;
 }
 
+/* QoS 0 to a connection over net.outbound_bytes_max is still written up to this many
+ * times the limit while its publishers are held back (as STOMP topic subscribers);
+ * past it a client that does not read loses messages. */
+#define MQTT_QOS0_HARD_CAP_FACTOR 4
+
+static int offer_qos0(mqtt_sess_t *s, pmq_msg_t *m, bool retain) {
+    mqtt_conn_t *c = s->conn;
+    if (c == NULL || !mqtt__conn_alive(c) ||
+        net_conn_outbound_bytes(c->net) >=
+            MQTT_QOS0_HARD_CAP_FACTOR * net_conn_outbound_max(c->net) ||
+        write_publish(c, m, 0, 0, false, retain) != 0) {
+        s->srv->st.dropped++;
+        return PMQ_EFULL; /* QoS 0 is at most once: it is lost */
+    }
+    return net_conn_is_full(c->net) ? PMQ_EAGAIN : 0;
+}
+
 int mqtt__sess_offer(mqtt_sess_t *s, pmq_msg_t *m, uint8_t qos, bool retain) {
     mqtt_server_t *srv = s->srv;
     if (qos == 0) {
-        if (!can_write(s) || write_publish(s->conn, m, 0, 0, false, retain) != 0) {
-            srv->st.dropped++;
-            return PMQ_EFULL; /* QoS 0 is at most once: a full connection loses it */
-        }
-        return 0;
+        return offer_qos0(s, m, retain);
     }
     if (s->pend_count == 0 && s->fl_count < srv->opt.inflight_max && can_write(s) &&
         send_new(s, m, qos, retain, 0, false) == 0) {

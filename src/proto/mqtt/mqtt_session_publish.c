@@ -115,6 +115,21 @@ static void ack_unstored(mqtt_conn_t *c, const mqtt_publish_t *p) {
     }
 }
 
+static void on_uncongested(void *arg) {
+    mqtt_conn_t *c = arg;
+    c->waiter = NULL;
+    mqtt__conn_unblock(c);
+}
+
+/* Producer flow control (as for STOMP): the QoS 0 message just published reached a
+ * subscriber that is behind; read nothing more from this client until it drained. */
+static void hold_if_congested(mqtt_conn_t *c) {
+    if (c->waiter == NULL &&
+        broker_wait_congestion(c->srv->broker, on_uncongested, c, &c->waiter) == 0) {
+        mqtt__conn_block(c);
+    }
+}
+
 static void count_pending(mqtt_conn_t *c) {
     if (++c->pending >= MQTT_INBOUND_PENDING_MAX && !c->pending_blocked) {
         c->pending_blocked = true;
@@ -170,6 +185,8 @@ void mqtt__on_publish(mqtt_conn_t *c, const mqtt_publish_t *p) {
         mqtt__op_complete(op, rc);
     } else if (rc != 0) {
         mqtt__conn_close(c, "the message could not be published");
+    } else if (p->qos == 0) {
+        hold_if_congested(c);
     }
 }
 
