@@ -48,7 +48,8 @@ static bool cfg_is_valid(const paxos_cfg_t *c) {
     if (c->msg_entries_max == 0 || c->msg_entries_max > PAXOS_MSG_ENTRIES_MAX) {
         return false;
     }
-    if (c->msg_bytes_max > PAXOS_MSG_BYTES_MAX / 4 || c->entry_bytes_max > PAXOS_MSG_BYTES_MAX / 4) {
+    if (c->msg_bytes_max > PAXOS_MSG_BYTES_MAX / 4 ||
+        c->entry_bytes_max > PAXOS_MSG_BYTES_MAX / 4) {
         return false;
     }
     if (c->snapshot_bytes_max > PAXOS_MSG_BYTES_MAX - 65536) {
@@ -136,7 +137,8 @@ int paxos_new(const paxos_cfg_t *cfg, const paxos_restore_t *restore, pmq_rng_t 
     p->outbox = pmq_calloc(cfg->outbox_max, sizeof(paxos_msg_t));
     p->held = pmq_calloc(PAXOS__HELD_MAX, sizeof(paxos__held_t));
     p->cand.rec = pmq_calloc(PAXOS_MSG_ENTRIES_MAX, sizeof(paxos_entry_t));
-    if (p->prog == NULL || p->prog_scratch == NULL || p->outbox == NULL || p->held == NULL || p->cand.rec == NULL) {
+    if (p->prog == NULL || p->prog_scratch == NULL || p->outbox == NULL || p->held == NULL ||
+        p->cand.rec == NULL) {
         goto fail;
     }
     rc = paxos__log_init(&p->log, 64);

@@ -151,7 +151,8 @@ void paxos__cand_tick(paxos_t *p) {
 /* ---- the acceptor side ---- */
 
 static bool transfer_ok(const paxos_t *p, const paxos_msg_t *m) {
-    return m->transfer && p->ballot.round > 0 && paxos_ballot_cmp(m->transfer_ballot, p->ballot) == 0;
+    return m->transfer && p->ballot.round > 0 &&
+           paxos_ballot_cmp(m->transfer_ballot, p->ballot) == 0;
 }
 
 int paxos__on_prepare(paxos_t *p, const paxos_msg_t *m) {

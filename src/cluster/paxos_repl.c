@@ -520,7 +520,8 @@ int paxos__on_append_resp(paxos_t *p, const paxos_msg_t *m) {
     }
     pr->next = PMQ_MAX(pr->next, pr->match + 1);
     inflight_free_to(pr, pr->match);
-    if (pr->state != PAXOS__REPLICATE && (pr->state != PAXOS__SNAPSHOT || pr->match >= pr->snap_index)) {
+    bool snap_done = pr->state != PAXOS__SNAPSHOT || pr->match >= pr->snap_index;
+    if (pr->state != PAXOS__REPLICATE && snap_done) {
         pr->state = PAXOS__REPLICATE;
         pr->inflight_n = 0;
         pr->next = pr->match + 1;

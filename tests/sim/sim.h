@@ -66,6 +66,8 @@ typedef struct sim_opts {
     bool unsafe_count_fresh_incarnations;
     bool no_faults;      /* workload only (throughput) */
     uint32_t clients;
+    uint32_t think_min_us; /* client pause between an ack and its next command */
+    uint32_t think_max_us;
     const sim_sm_ops_t *sm;
 } sim_opts_t;
 

@@ -15,7 +15,8 @@
 static void client_schedule(sim_world_t *w, uint32_t c, uint64_t delay) {
     sim_client_t *cl = &w->clients[c];
     cl->timer++;
-    sim__push_ev(w, (sim_ev_t){.t = w->now + delay, .kind = EV_CLIENT, .node = c, .life = cl->timer});
+    sim_ev_t ev = {.t = w->now + delay, .kind = EV_CLIENT, .node = c, .life = cl->timer};
+    sim__push_ev(w, ev);
 }
 
 void sim_workload_enable(sim_world_t *w, uint32_t clients) {
@@ -89,7 +90,8 @@ void sim__client_applied(sim_world_t *w, sim_node_t *n, const paxos_entry_t *e) 
     sim__on_ack(w, n, &a);
     cl->outstanding = false;
     if (cl->active) {
-        client_schedule(w, cmd.client, pmq_rng_range(&w->rng, 20000, 200000));
+        uint64_t think = pmq_rng_range(&w->rng, w->o.think_min_us, w->o.think_max_us);
+        client_schedule(w, cmd.client, think);
     }
 }
 

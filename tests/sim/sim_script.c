@@ -13,7 +13,8 @@
  *   propose ID|leader VALUE | transfer ID TARGET | add-learner ID|leader NODE
  *   set-voters ID|leader NODE... | crash ID | restart ID | restart-empty ID | remove ID
  *   isolate ID | partition IDS IDS (comma lists) | block A B | unblock A B | heal
- *   drop-next A B N | drift ID PPM | compact ID | status | log ID | expect-leader ID | expect-no-leader */
+ *   drop-next A B N | drift ID PPM | compact ID | status | log ID | expect-leader ID
+ *   expect-no-leader */
 #include <ctype.h>
 #include <stdlib.h>
 
@@ -138,6 +139,65 @@ static void run_ticks(script_t *s, uint64_t n) {
     }
 }
 
+/* Stops the clock the moment the node wins, before its NOOP is replicated. */
+static void run_until_master(script_t *s, uint32_t id) {
+    sim_world_t *w = s->w;
+    uint64_t limit = sim_now_us(w) + 10000000;
+    paxos_status_t st = {0};
+    while (!sim_failed(w) && sim_now_us(w) < limit) {
+        if (sim_core(w, id) != NULL) {
+            paxos_status(sim_core(w, id), &st);
+            if (st.role == PAXOS_ROLE_LEADER) {
+                break;
+            }
+        }
+        sim_run_for(w, 100);
+    }
+    if (st.role != PAXOS_ROLE_LEADER) {
+        out(s, "  n%u did not become master", id);
+    }
+}
+
+/* Network, clock and inspection commands (no return code to report). */
+static bool exec_world(script_t *s, char **v, int n) {
+    sim_world_t *w = s->w;
+    const char *c = v[0];
+    if (strcmp(c, "isolate") == 0 && n == 2) {
+        sim_isolate(w, node_arg(s, v[1]), true);
+    } else if (strcmp(c, "partition") == 0 && n == 3) {
+        set_groups(s, v[1], v[2]);
+    } else if ((strcmp(c, "block") == 0 || strcmp(c, "unblock") == 0) && n == 3) {
+        sim_block(w, (uint32_t)atoi(v[1]), (uint32_t)atoi(v[2]), c[0] == 'b');
+    } else if (strcmp(c, "heal") == 0) {
+        sim_heal(w);
+    } else if (strcmp(c, "drop-next") == 0 && n == 4) {
+        sim_drop_next(w, (uint32_t)atoi(v[1]), (uint32_t)atoi(v[2]), (uint32_t)atoi(v[3]));
+    } else if (strcmp(c, "run-until-master") == 0 && n == 2) {
+        run_until_master(s, node_arg(s, v[1]));
+    } else if (strcmp(c, "compact") == 0 && n == 2) {
+        sim_compact(w, node_arg(s, v[1]));
+    } else if (strcmp(c, "drift") == 0 && n == 3) {
+        sim_set_drift(w, (uint32_t)atoi(v[1]), strtoll(v[2], NULL, 10));
+    } else if (strcmp(c, "status") == 0) {
+        print_status(s);
+    } else if (strcmp(c, "log") == 0 && n == 2) {
+        print_log(s, node_arg(s, v[1]));
+    } else if (strcmp(c, "expect-leader") == 0 && n == 2) {
+        uint32_t l = sim_leader(w);
+        if (l != (uint32_t)atoi(v[1])) {
+            out(s, "EXPECTATION FAILED: master is n%u", l);
+        }
+    } else if (strcmp(c, "expect-no-leader") == 0) {
+        uint32_t l = sim_leased_leader(w);
+        if (l != 0) {
+            out(s, "EXPECTATION FAILED: n%u holds a lease", l);
+        }
+    } else {
+        return false;
+    }
+    return true;
+}
+
 /* Executes one command; returns false for an unknown or malformed command. */
 static bool exec(script_t *s, char **v, int n) {
     const char *c = v[0];
@@ -195,52 +255,7 @@ static bool exec(script_t *s, char **v, int n) {
         sim_restart_empty(w, node_arg(s, v[1]));
     } else if (strcmp(c, "remove") == 0 && n == 2) {
         sim_remove_node(w, node_arg(s, v[1]));
-    } else if (strcmp(c, "isolate") == 0 && n == 2) {
-        sim_isolate(w, node_arg(s, v[1]), true);
-    } else if (strcmp(c, "partition") == 0 && n == 3) {
-        set_groups(s, v[1], v[2]);
-    } else if ((strcmp(c, "block") == 0 || strcmp(c, "unblock") == 0) && n == 3) {
-        sim_block(w, (uint32_t)atoi(v[1]), (uint32_t)atoi(v[2]), c[0] == 'b');
-    } else if (strcmp(c, "heal") == 0) {
-        sim_heal(w);
-    } else if (strcmp(c, "drop-next") == 0 && n == 4) {
-        sim_drop_next(w, (uint32_t)atoi(v[1]), (uint32_t)atoi(v[2]), (uint32_t)atoi(v[3]));
-    } else if (strcmp(c, "run-until-master") == 0 && n == 2) {
-        /* Stops the clock the moment the node wins, before its NOOP is replicated. */
-        uint32_t id = node_arg(s, v[1]);
-        uint64_t limit = sim_now_us(w) + 10000000;
-        paxos_status_t st = {0};
-        while (!sim_failed(w) && sim_now_us(w) < limit) {
-            if (sim_core(w, id) != NULL) {
-                paxos_status(sim_core(w, id), &st);
-                if (st.role == PAXOS_ROLE_LEADER) {
-                    break;
-                }
-            }
-            sim_run_for(w, 100);
-        }
-        if (st.role != PAXOS_ROLE_LEADER) {
-            out(s, "  n%u did not become master", id);
-        }
-    } else if (strcmp(c, "compact") == 0 && n == 2) {
-        sim_compact(w, node_arg(s, v[1]));
-    } else if (strcmp(c, "drift") == 0 && n == 3) {
-        sim_set_drift(w, (uint32_t)atoi(v[1]), strtoll(v[2], NULL, 10));
-    } else if (strcmp(c, "status") == 0) {
-        print_status(s);
-    } else if (strcmp(c, "log") == 0 && n == 2) {
-        print_log(s, node_arg(s, v[1]));
-    } else if (strcmp(c, "expect-leader") == 0 && n == 2) {
-        uint32_t l = sim_leader(w);
-        if (l != (uint32_t)atoi(v[1])) {
-            out(s, "EXPECTATION FAILED: master is n%u", l);
-        }
-    } else if (strcmp(c, "expect-no-leader") == 0) {
-        uint32_t l = sim_leased_leader(w);
-        if (l != 0) {
-            out(s, "EXPECTATION FAILED: n%u holds a lease", l);
-        }
-    } else {
+    } else if (!exec_world(s, v, n)) {
         return false;
     }
     if (rc != 0) {
@@ -358,11 +373,13 @@ int sim_script_run(const char *path, bool rewrite, bool verbose) {
             b++;
         }
         fprintf(stderr, "%s: trace differs from the expected one at trace line %d\n"
-                        "  expected: %.*s\n  actual:   %.*s\n(run with --rewrite and review the diff)\n",
+                        "  expected: %.*s\n  actual:   %.*s\n"
+                        "(run with --rewrite and review the diff)\n",
                 path, line, (int)strcspn(a, "\n"), a, (int)strcspn(b, "\n"), b);
         bad = 1;
     }
-    printf("%s: %s%s\n", path, bad ? "FAIL" : "ok", violated ? " (violation caught as expected)" : "");
+    printf("%s: %s%s\n", path, bad ? "FAIL" : "ok",
+           violated ? " (violation caught as expected)" : "");
     sim_world_free(s.w);
     pmq_buf_close(&s.out);
     free(text);

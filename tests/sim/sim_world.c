@@ -23,6 +23,8 @@ void sim_opts_defaults(sim_opts_t *o) {
     o->steps = 5000;
     o->drift_ppm_max = 1000;
     o->clients = 4;
+    o->think_min_us = 20000;
+    o->think_max_us = 200000;
     o->sm = &sim_kv_ops;
 }
 
@@ -283,7 +285,8 @@ static void schedule_fsync(sim_world_t *w, sim_node_t *n) {
         lat += pmq_rng_range(&w->rng, 20000, 400000); /* gray failure: a slow disk */
     }
     n->fsync_pending = true;
-    sim__push_ev(w, (sim_ev_t){.t = w->now + lat, .kind = EV_FSYNC, .node = n->id, .life = n->life});
+    sim_ev_t ev = {.t = w->now + lat, .kind = EV_FSYNC, .node = n->id, .life = n->life};
+    sim__push_ev(w, ev);
 }
 
 static void on_fsync(sim_world_t *w, sim_node_t *n) {
@@ -690,7 +693,9 @@ bool sim_node_up(const sim_world_t *w, uint32_t id) {
 bool sim_node_exists(const sim_world_t *w, uint32_t id) {
     return id >= 1 && id <= SIM_NODES_MAX && w->nodes[id].exists;
 }
-paxos_t *sim_core(sim_world_t *w, uint32_t id) { return sim_node_up(w, id) ? w->nodes[id].p : NULL; }
+paxos_t *sim_core(sim_world_t *w, uint32_t id) {
+    return sim_node_up(w, id) ? w->nodes[id].p : NULL;
+}
 paxos_member_t sim_member(const sim_world_t *w, uint32_t id) { return w->nodes[id].me; }
 uint32_t sim_node_count(const sim_world_t *w) { return w->n_ids; }
 
