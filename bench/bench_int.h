@@ -128,10 +128,17 @@ PMQ_MUST_USE int bench_stomp_frame_parse(pmq_slice_t in, size_t *used, bench_sto
  * bytes are needed, PMQ_EPROTO on garbage or PMQ_ETOOBIG past BENCH_FRAME_MAX. *used is
  * the number of bytes to consume in every case (heart-beat EOLs are consumed too). */
 PMQ_MUST_USE int bench_stomp_parse(pmq_slice_t in, size_t *used, bench_ev_t *ev);
+
+/* Encoders (STOMP and MQTT alike) append one complete frame/packet to b and return 0,
+ * or PMQ_ETOOBIG / PMQ_ENOMEM from the buffer (b is then unchanged or holds a partial
+ * frame the caller discards with the connection). Any thread owning b. */
+
+/* CONNECT with accept-version 1.2, host o->vhost, heart-beat 0,0 and the credentials. */
 PMQ_MUST_USE int bench_stomp_connect(pmq_buf_t *b, const bench_opts_t *o);
 /* SUBSCRIBE with receipt "s<id>"; client_individual selects the ack mode. */
 PMQ_MUST_USE int bench_stomp_subscribe(pmq_buf_t *b, uint32_t id, const char *dest,
                                        bool client_individual, uint32_t prefetch);
+/* ACK with id = ack_id as received (still escaped, STOMP 1.2). */
 PMQ_MUST_USE int bench_stomp_ack(pmq_buf_t *b, pmq_slice_t ack_id);
 PMQ_MUST_USE int bench_stomp_disconnect(pmq_buf_t *b);
 /* Writes the invariant head of a SEND frame (command, destination, content-length,
@@ -141,6 +148,7 @@ PMQ_MUST_USE int bench_stomp_send_head(pmq_buf_t *b, const char *dest, uint32_t 
 
 /* ---- client-side MQTT 3.1.1 (bench_mqtt.c) ---- */
 
+/* Parses at most one server packet; returns and consumes as bench_stomp_parse. */
 PMQ_MUST_USE int bench_mqtt_parse(pmq_slice_t in, size_t *used, bench_ev_t *ev);
 /* Splits one packet off in: first byte and the bytes after the remaining length.
  * Returns 1, 0 (need more), PMQ_EPROTO or PMQ_ETOOBIG. */
@@ -148,7 +156,9 @@ PMQ_MUST_USE int bench_mqtt_packet_parse(pmq_slice_t in, size_t *used, uint8_t *
                                          pmq_slice_t *body);
 /* Appends a fixed header: byte0 and the remaining length. */
 PMQ_MUST_USE int bench_mqtt_fixed_header(pmq_buf_t *b, uint8_t byte0, uint32_t rem);
+/* CONNECT for MQTT 3.1.1: clean session, keep-alive 0, optional username/password. */
 PMQ_MUST_USE int bench_mqtt_connect(pmq_buf_t *b, const bench_opts_t *o, const char *client_id);
+/* SUBSCRIBE to one topic filter at qos. */
 PMQ_MUST_USE int bench_mqtt_subscribe(pmq_buf_t *b, uint16_t packet_id, const char *topic,
                                       uint8_t qos);
 PMQ_MUST_USE int bench_mqtt_puback(pmq_buf_t *b, uint16_t packet_id);
