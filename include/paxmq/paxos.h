@@ -285,7 +285,8 @@ typedef enum paxos_role {
  *      batches durable in seq order), as one atomic write:
  *        - if snapshot: replace the state machine with snapshot_data, store
  *          snapshot (meta), delete stored log entries with index <= snapshot->index;
- *        - if hard_changed: store hard;
+ *        - store hard (every persist batch carries it; hard_changed says the
+ *          promise itself changed, which is what D1 is about);
  *        - store every entry of entries[] by index, overwriting what is there
  *          (entries above the written range are kept: the log is never truncated).
  *      When that write is durable call paxos_persisted(p, seq) (seq is 0 when there

@@ -54,6 +54,8 @@ static void release_held(paxos_t *p) {
         m->entries = paxos__log_at(&p->log, from);
         m->n_entries = n;
         m->covered_to = from + n - 1;
+        PMQ_ASSERT(n >= 1);
+        PMQ_ASSERT(paxos_msg_encoded_size(m) > 0); /* within PAXOS_MSG_BYTES_MAX */
     }
     p->n_held = keep;
 }

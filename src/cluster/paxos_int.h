@@ -1,9 +1,10 @@
 /* Internal state of the Paxos core, shared by src/cluster/paxos*.c only.
  *
- * Files: paxos.c (lifecycle, tick, ready/advance, persistence bookkeeping),
- * paxos_log.c (the in-memory log and configs), paxos_elect.c (pre-vote, phase 1,
- * recovery), paxos_repl.c (phase 2, commit, leases, snapshots, transfer),
- * paxos_change.c (membership), paxos_codec.c (wire encoding). Nothing here does I/O.
+ * Files: paxos.c (lifecycle, inputs, persistence bookkeeping), paxos_batch.c
+ * (ready/advance, compaction, queries), paxos_log.c (the in-memory log and configs),
+ * paxos_elect.c (pre-vote, phase 1, recovery), paxos_repl.c (phase 2, commit, leases,
+ * snapshots, transfer), paxos_change.c (membership), paxos_codec.c (wire encoding),
+ * quorum.c (quorum arithmetic). Nothing here does I/O.
  *
  * Invariants kept everywhere: first <= commit + 1; commit <= last; applied <= commit;
  * a master never changes the value of (index, its ballot); entries are never removed

@@ -133,6 +133,29 @@ void sim__on_leader(sim_world_t *w, sim_node_t *n) {
         PMQ_ASSERT(w->leaderships != NULL);
     }
     w->leaderships[w->n_leaderships++] = (sim_leadership_t){st.ballot, n->me};
+    /* §6.2 items 7 and 10: the exact voters of the new master's config that durably
+     * promised this ballot (or higher) must form a quorum. An empty-disk incarnation
+     * standing in for a voter shows up here as a voter without the promise. */
+    paxos_member_t promised[2 * SIM_NODES_MAX];
+    size_t np = 0;
+    for (uint32_t i = 1; i <= w->n_ids; i++) {
+        const sim_node_t *x = &w->nodes[i];
+        if (x->exists && x->disk.has_hard &&
+            paxos_ballot_cmp(x->disk.hard.promised, st.ballot) >= 0) {
+            promised[np++] = x->me;
+        }
+        const sim_node_t *g = &w->ghost[i];
+        if (w->has_ghost[i] && g->disk.has_hard &&
+            paxos_ballot_cmp(g->disk.hard.promised, st.ballot) >= 0) {
+            promised[np++] = g->me;
+        }
+    }
+    if (!paxos_quorum_has(&st.config, promised, np, false)) {
+        sim_fail(w, "n%u became master of ballot (%llu,%u) without durable promises from a "
+                 "quorum of its voters", n->id, (unsigned long long)st.ballot.round,
+                 st.ballot.rank);
+        return;
+    }
     if (w->max_chosen > st.last_index) {
         sim_fail(w, "new master n%u (log to %llu) lacks chosen entries up to %llu", n->id,
                  (unsigned long long)st.last_index, (unsigned long long)w->max_chosen);
