@@ -746,6 +746,46 @@ static void test_outdated_promise_released_as_refusal(void **state) {
     test_free(net);
 }
 
+/* docs/PAXOS.md deviation 1: an acceptor never truncates. A higher-ballot APPEND that
+ * carries only index 2 replaces index 2 and keeps the accepted 3, which a later PROMISE
+ * must still report (per-instance Paxos; truncation here loses chosen values). */
+static void test_append_never_truncates_accepted_suffix(void **state) {
+    (void)state;
+    tnet_t *net = test_malloc(sizeof(*net));
+    net_init(net, 3);
+    paxos_t *p = net->n[2].p;
+    paxos_entry_t old[3] = {{1, {1, 1}, PAXOS_ENTRY_NOOP, {NULL, 0}},
+                            {2, {1, 1}, PAXOS_ENTRY_CMD, PMQ_SLICE_LIT("u")},
+                            {3, {1, 1}, PAXOS_ENTRY_CMD, PMQ_SLICE_LIT("v")}};
+    paxos_msg_t app = {0};
+    app.type = PAXOS_MSG_APPEND;
+    app.from = net->n[1].me;
+    app.to = net->n[2].me;
+    app.ballot = (paxos_ballot_t){1, 1};
+    app.n_entries = 3;
+    app.entries = old;
+    assert_int_equal(paxos_step(p, &app), 0);
+    paxos_entry_t newer = {2, {2, 3}, PAXOS_ENTRY_NOOP, {NULL, 0}};
+    app.from = net->n[3].me;
+    app.ballot = (paxos_ballot_t){2, 3};
+    app.prev_index = 1;
+    app.prev_ballot = (paxos_ballot_t){1, 1};
+    app.n_entries = 1;
+    app.entries = &newer;
+    assert_int_equal(paxos_step(p, &app), 0);
+    paxos_entry_t e;
+    assert_true(paxos_log_get(p, 2, &e));
+    assert_int_equal(e.type, PAXOS_ENTRY_NOOP);
+    assert_int_equal(e.ballot.round, 2);
+    assert_true(paxos_log_get(p, 3, &e)); /* the accepted (3, (1,1), v) survives */
+    assert_true(pmq_slice_eq_cstr(e.data, "v"));
+    paxos_status_t st;
+    paxos_status(p, &st);
+    assert_int_equal(st.last_index, 3);
+    net_close(net);
+    test_free(net);
+}
+
 static void test_config_validation(void **state) {
     (void)state;
     pmq_rng_t rng;
@@ -796,6 +836,7 @@ int main(void) {
         cmocka_unit_test(test_snapshot_catch_up),
         cmocka_unit_test(test_malformed_message_rejected),
         cmocka_unit_test(test_outdated_promise_released_as_refusal),
+        cmocka_unit_test(test_append_never_truncates_accepted_suffix),
         cmocka_unit_test(test_config_validation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
