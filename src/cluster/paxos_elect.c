@@ -273,6 +273,7 @@ static int rec_finalize(paxos_t *p, uint64_t upto) {
             return rc;
         }
     }
+    PMQ_ASSERT(paxos__log_last(&p->log) >= upto);
     /* Entries up to a promiser's commit are chosen, and the values just decided are
      * the chosen ones (highest ballot in a quorum), so the commit may move. */
     uint64_t learned = PMQ_MIN(p->cand.rec_commit, upto);

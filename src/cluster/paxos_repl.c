@@ -89,6 +89,8 @@ void paxos__become_leader(paxos_t *p) {
     for (uint64_t i = p->commit + 1; i <= paxos__log_last(&p->log); i++) {
         paxos__log_restamp(p, i, b);
     }
+    PMQ_ASSERT(p->commit <= paxos__log_last(&p->log));
+    PMQ_ASSERT(p->commit + 1 >= p->log.first);
     p->serving = false;
     p->lease_until = 0;
     p->lease_revoked = false;
@@ -339,6 +341,8 @@ void paxos__maybe_commit(paxos_t *p) {
         return;
     }
     uint64_t old = p->commit;
+    PMQ_ASSERT(c <= paxos__log_last(&p->log));
+    PMQ_ASSERT(paxos_ballot_cmp(paxos__log_ballot(&p->log, c), p->ballot) == 0);
     p->commit = c;
     if (p->own_noop_index <= c) {
         p->serving = true;
@@ -425,6 +429,7 @@ int paxos__on_append(paxos_t *p, const paxos_msg_t *m) {
         }
     }
     uint64_t matched = prev + m->n_entries;
+    PMQ_ASSERT(matched <= paxos__log_last(&p->log) || matched <= p->commit);
     uint64_t c = PMQ_MIN(m->commit, matched);
     if (c > p->commit) {
         PMQ_ASSERT(c <= paxos__log_last(&p->log));
