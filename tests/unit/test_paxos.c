@@ -443,6 +443,37 @@ static void test_isolated_master_loses_lease_first(void **state) {
     test_free(net);
 }
 
+/* §2.8 lease arithmetic: with L = 90 ticks, e = 1000 ppm and delta = 1 tick, a lease
+ * lasts floor(90 * 0.999 / 1.001) - 1 = 88 ticks from the start of the last heartbeat
+ * round a quorum acknowledged, never longer. */
+static void test_lease_length_in_ticks(void **state) {
+    (void)state;
+    tnet_t *net = test_malloc(sizeof(*net));
+    net_init(net, 3);
+    bootstrap(net, 3);
+    int l = wait_leader(net, 600);
+    assert_int_not_equal(l, 0);
+    ticks(net, 25);
+    paxos_status_t st;
+    paxos_status(net->n[l].p, &st);
+    uint64_t cut = st.now_ticks;
+    isolate(net, l, true);
+    uint64_t expired = 0;
+    for (int t = 0; t < 200 && expired == 0; t++) {
+        ticks(net, 1);
+        if (!paxos_lease_valid(net->n[l].p)) {
+            paxos_status(net->n[l].p, &st);
+            expired = st.now_ticks;
+        }
+    }
+    /* The last acknowledged round started at most one heartbeat before the cut. */
+    assert_true(expired > cut);
+    assert_true(expired - cut <= 88);
+    assert_true(expired - cut >= 88 - net->base.heartbeat_ticks);
+    net_close(net);
+    test_free(net);
+}
+
 /* §2.8: a follower inside a master's lease refuses PREPARE from anyone else. */
 static void test_follower_in_lease_refuses_prepare(void **state) {
     (void)state;
@@ -827,6 +858,7 @@ int main(void) {
         cmocka_unit_test(test_empty_disk_incarnation_not_counted),
         cmocka_unit_test(test_prevote_isolated_node_does_not_disrupt),
         cmocka_unit_test(test_isolated_master_loses_lease_first),
+        cmocka_unit_test(test_lease_length_in_ticks),
         cmocka_unit_test(test_follower_in_lease_refuses_prepare),
         cmocka_unit_test(test_restart_refuses_prepare_for_a_lease),
         cmocka_unit_test(test_append_ack_waits_for_durability),
