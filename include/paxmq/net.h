@@ -74,7 +74,8 @@ void net_conn_close(net_conn_t *c);
 /* Monotonic ms of the last byte read / written. */
 uint64_t net_conn_last_read_ms(const net_conn_t *c);
 uint64_t net_conn_last_write_ms(const net_conn_t *c);
-/* "ip:port" of the peer, for logs. */
+/* "ip:port" of the peer, for logs. The string lives in a buffer shared by the loop's
+ * connections: use it before the next call (one per log line). */
 const char *net_conn_peer(const net_conn_t *c);
 uint64_t net_conn_id(const net_conn_t *c);
 

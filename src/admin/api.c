@@ -279,7 +279,8 @@ static int api_connection(void *arg, const http_request_t *req, http_response_t 
     if (!pmq_slice_to_u64(req->route_tail, UINT64_MAX, &id)) {
         return error_reply(resp, 400, "connection id must be a number");
     }
-    if (a->d.stomp == NULL || stomp_server_close_session(a->d.stomp, id, "connection closed") != 0) {
+    if (a->d.stomp == NULL ||
+        stomp_server_close_session(a->d.stomp, id, "connection closed") != 0) {
         return error_reply(resp, 404, "no such connection");
     }
     return http_response_text(resp, 200, "closed %" PRIu64, id);

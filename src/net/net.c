@@ -27,13 +27,13 @@ struct net_conn {
     void *data;
     pmq_buf_t out;      /* queued, not yet handed to libuv */
     pmq_buf_t inflight; /* owned by wreq until write_cb */
-    uv_write_t wreq;
+    uv_write_t *wreq;   /* only while a write waits for the socket (idle connections
+                         * carry no write request) */
     pmq_list_t link;       /* net->conns */
     pmq_list_t dirty_link; /* net->dirty: has queued output */
     uint64_t id, last_read_ms, last_write_ms, close_deadline_ms;
     int close_status;
     bool writing, closing, handle_closed, paused, was_full;
-    char peer[64];
 };
 
 struct net {
@@ -45,6 +45,7 @@ struct net {
     uv_timer_t sweep;
     pmq_list_t listeners, conns, dirty;
     uint64_t next_id;
+    char peer[64]; /* net_conn_peer's result, formatted on demand */
     net_stats_t st;
 };
 
@@ -138,7 +139,9 @@ static void check_drain(net_conn_t *c) {
 }
 
 static void on_write(uv_write_t *req, int status) {
-    net_conn_t *c = PMQ_CONTAINER_OF(req, net_conn_t, wreq);
+    net_conn_t *c = req->data;
+    pmq_free(req);
+    c->wreq = NULL;
     c->writing = false;
     pmq_buf_reset(&c->inflight);
     if (status < 0) {
@@ -176,8 +179,16 @@ static void conn_flush(net_conn_t *c) {
                 pmq_buf_consume(&c->inflight, done);
             }
             uv_buf_t rest = uv_buf_init(c->inflight.data, (unsigned)c->inflight.len);
-            int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &rest, 1, on_write);
+            c->wreq = pmq_malloc(sizeof(*c->wreq));
+            if (c->wreq == NULL) {
+                conn_do_close(c, UV_ENOMEM);
+                return;
+            }
+            c->wreq->data = c;
+            int rc = uv_write(c->wreq, (uv_stream_t *)&c->tcp, &rest, 1, on_write);
             if (rc < 0) {
+                pmq_free(c->wreq);
+                c->wreq = NULL;
                 conn_do_close(c, rc);
                 return;
             }
@@ -225,12 +236,15 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     }
 }
 
-static void format_peer(net_conn_t *c) {
+/* Formats "ip:port" of c's peer into the loop's shared buffer. */
+static const char *format_peer(const net_conn_t *c) {
+    char *out = c->net->peer;
+    size_t len = sizeof(c->net->peer);
     struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    snprintf(c->peer, sizeof(c->peer), "?");
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) {
-        return;
+    int sl = sizeof(ss);
+    snprintf(out, len, "?");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) != 0) {
+        return out;
     }
     char ip[48] = "?";
     int port = 0;
@@ -243,7 +257,8 @@ static void format_peer(net_conn_t *c) {
         uv_ip6_name(a, ip, sizeof(ip));
         port = ntohs(a->sin6_port);
     }
-    snprintf(c->peer, sizeof(c->peer), "%s:%d", ip, port);
+    snprintf(out, len, "%s:%d", ip, port);
+    return out;
 }
 
 static void on_connection(uv_stream_t *server, int status) {
@@ -273,7 +288,6 @@ static void on_connection(uv_stream_t *server, int status) {
     }
     n->st.accepted++;
     uv_tcp_nodelay(&c->tcp, 1);
-    format_peer(c);
     if (l->cb(l->arg, c) != 0 || c->ops == NULL) {
         net_conn_close(c);
         return;
@@ -428,6 +442,6 @@ void net_conn_close(net_conn_t *c) {
 
 uint64_t net_conn_last_read_ms(const net_conn_t *c) { return c->last_read_ms; }
 uint64_t net_conn_last_write_ms(const net_conn_t *c) { return c->last_write_ms; }
-const char *net_conn_peer(const net_conn_t *c) { return c->peer; }
+const char *net_conn_peer(const net_conn_t *c) { return format_peer(c); }
 uint64_t net_conn_id(const net_conn_t *c) { return c->id; }
 void net_stats_get(const net_t *n, net_stats_t *out) { *out = n->st; }

@@ -19,7 +19,8 @@ static bool header(const stomp_frame_t *f, const char *name, pmq_slice_t *v) {
     return stomp_frame_header_value(f, name, v);
 }
 
-static int fail(stomp_session_t *s, const stomp_frame_t *f, const char *reason, const char *detail) {
+static int fail(stomp_session_t *s, const stomp_frame_t *f, const char *reason,
+                const char *detail) {
     stomp__send_error(s, f, reason, detail);
     return PMQ_EPROTO;
 }
@@ -201,8 +202,11 @@ static int read_send(stomp_session_t *s, const stomp_frame_t *f, send_msg_t *m) 
     m->props = (rlog_msg_props_t){.priority = 4, .timestamp_ms = pmq_wall_ms()};
     m->props.persistent = header(f, "persistent", &v) && pmq_slice_eq_cstr(v, "true");
     uint64_t n;
-    if (header(f, "priority", &v) && !(pmq_slice_to_u64(v, 9, &n) && (m->props.priority = (uint8_t)n, true))) {
-        return fail(s, f, "invalid priority header", "priority must be an integer from 0 to 9");
+    if (header(f, "priority", &v)) {
+        if (!pmq_slice_to_u64(v, 9, &n)) {
+            return fail(s, f, "invalid priority header", "priority must be an integer from 0 to 9");
+        }
+        m->props.priority = (uint8_t)n;
     }
     if (header(f, "expires", &v) && !pmq_slice_to_u64(v, UINT64_MAX, &m->props.expires_ms)) {
         return fail(s, f, "invalid expires header",
@@ -223,8 +227,9 @@ static int read_send(stomp_session_t *s, const stomp_frame_t *f, send_msg_t *m) 
         if (dup || is_reserved(name)) {
             continue;
         }
-        if (pmq_slice_eq_cstr(name, "reply-to") &&
-            (pmq_slice_has_prefix(value, "/temp-queue/") || pmq_slice_has_prefix(value, "/temp-topic/"))) {
+        bool temp = pmq_slice_has_prefix(value, "/temp-queue/") ||
+                    pmq_slice_has_prefix(value, "/temp-topic/");
+        if (pmq_slice_eq_cstr(name, "reply-to") && temp) {
             if (broker_temp_resolve(s->server->broker, s, s->id, value, &m->reply_to) != 0) {
                 return fail(s, f, "out of memory", NULL);
             }
@@ -288,7 +293,8 @@ static void receipt_done(void *cookie, int status) {
     if (stomp__session_alive(s)) {
         if (status != 0) {
             char detail[160];
-            snprintf(detail, sizeof(detail), "the message was not stored: %s", pmq_strerror(status));
+            snprintf(detail, sizeof(detail), "the message was not stored: %s",
+                     pmq_strerror(status));
             stomp__send_error(s, NULL, "persistence failed", detail);
         } else {
             for (stomp_txn_op_t *op = w->volatile_ops; op != NULL; op = op->next) {
@@ -316,8 +322,9 @@ static void receipt_done(void *cookie, int status) {
 }
 
 static int send_durable(stomp_session_t *s, const stomp_frame_t *f, const send_msg_t *m) {
-    pmq_buf_reset(&s->scratch);
-    int rc = rlog_encode_publish(&s->scratch, m->dest, &m->props, m->hdrs, m->count, f->body);
+    pmq_buf_t *cmd = &s->server->scratch;
+    pmq_buf_reset(cmd);
+    int rc = rlog_encode_publish(cmd, m->dest, &m->props, m->hdrs, m->count, f->body);
     if (rc != 0) {
         return fail(s, f, "message too large", pmq_strerror(rc));
     }
@@ -326,7 +333,7 @@ static int send_durable(stomp_session_t *s, const stomp_frame_t *f, const send_m
         return fail(s, f, "out of memory", NULL);
     }
     broker_admit_reserve(s->server->broker, m->dest);
-    rc = s->server->log.propose(s->server->log.arg, pmq_buf_slice(&s->scratch), receipt_done, w);
+    rc = s->server->log.propose(s->server->log.arg, pmq_buf_slice(cmd), receipt_done, w);
     if (rc != 0) {
         receipt_done(w, rc);
         return PMQ_EPROTO;
@@ -374,7 +381,8 @@ static void txn_append(stomp_txn_t *t, stomp_txn_op_t *op) {
 
 /* Copies a SEND into a transaction op (one allocation). */
 static stomp_txn_op_t *txn_send_op(const send_msg_t *m, pmq_slice_t body) {
-    size_t size = sizeof(stomp_txn_op_t) + m->count * sizeof(rlog_header_t) + m->dest.len + body.len;
+    size_t size = sizeof(stomp_txn_op_t) + m->count * sizeof(rlog_header_t) + m->dest.len +
+                  body.len;
     for (size_t i = 0; i < m->count; i++) {
         size += m->hdrs[i].name.len + m->hdrs[i].value.len;
     }
@@ -433,8 +441,9 @@ static int on_send(stomp_session_t *s, const stomp_frame_t *f) {
         snprintf(reason, sizeof(reason), "%s: %.*s",
                  rc == PMQ_EFULL ? "queue is full" : "too many destinations", (int)m.dest.len,
                  m.dest.ptr);
-        snprintf(detail, sizeof(detail), "limit broker.queue_depth_max=%llu or broker.queue_bytes_max "
-                 "or broker.destinations_max reached; consume messages and retry",
+        snprintf(detail, sizeof(detail),
+                 "limit broker.queue_depth_max=%llu or broker.queue_bytes_max or "
+                 "broker.destinations_max reached; consume messages and retry",
                  (unsigned long long)s->server->opt.queue_depth_max);
         rc = fail(s, f, reason, detail);
         goto out;
@@ -629,28 +638,40 @@ static int on_unsubscribe(stomp_session_t *s, const stomp_frame_t *f) {
 
 /* ---- ACK / NACK ---- */
 
+/* Our 1.2 ack ids are "<subscription number>-<delivery tag>". */
+static stomp_sub_t *parse_ack_id(stomp_session_t *s, pmq_slice_t id, uint64_t *tag) {
+    const char *dash = memchr(id.ptr, '-', id.len);
+    if (dash == NULL) {
+        return NULL;
+    }
+    size_t n = (size_t)(dash - id.ptr);
+    uint64_t num;
+    if (!pmq_slice_to_u64(pmq_slice(id.ptr, n), UINT32_MAX, &num) ||
+        !pmq_slice_to_u64(pmq_slice(dash + 1, id.len - n - 1), UINT64_MAX, tag)) {
+        return NULL;
+    }
+    pmq_list_t *it, *tmp;
+    PMQ_LIST_FOREACH_SAFE(it, tmp, &s->subs) {
+        stomp_sub_t *c = PMQ_CONTAINER_OF(it, stomp_sub_t, link);
+        if (c->num == num) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
 /* Finds the subscription and delivery tag an ACK/NACK refers to. */
-static int ack_target(stomp_session_t *s, const stomp_frame_t *f, stomp_sub_t **sub, uint64_t *tag) {
+static int ack_target(stomp_session_t *s, const stomp_frame_t *f, stomp_sub_t **sub,
+                      uint64_t *tag) {
     pmq_slice_t id, subid;
     if (s->version >= STOMP_V1_2) {
         if (require(s, f, "id", &id) != 0) {
             return PMQ_EPROTO;
         }
-        /* Our 1.2 ack ids are "<subscription number>-<delivery tag>". */
-        const char *dash = memchr(id.ptr, '-', id.len);
-        uint64_t num;
-        if (dash != NULL && pmq_slice_to_u64(pmq_slice(id.ptr, (size_t)(dash - id.ptr)), UINT32_MAX, &num) &&
-            pmq_slice_to_u64(pmq_slice(dash + 1, id.len - (size_t)(dash - id.ptr) - 1), UINT64_MAX, tag)) {
-            pmq_list_t *it, *tmp;
-            PMQ_LIST_FOREACH_SAFE(it, tmp, &s->subs) {
-                stomp_sub_t *c = PMQ_CONTAINER_OF(it, stomp_sub_t, link);
-                if (c->num == num) {
-                    *sub = c;
-                    return 0;
-                }
-            }
-        }
-        return fail(s, f, "unknown ack id", "the id does not name a message delivered on this connection");
+        *sub = parse_ack_id(s, id, tag);
+        return *sub ? 0
+                    : fail(s, f, "unknown ack id",
+                           "the id does not name a message delivered on this connection");
     }
     if (require(s, f, "message-id", &id) != 0) {
         return PMQ_EPROTO;
@@ -659,7 +680,8 @@ static int ack_target(stomp_session_t *s, const stomp_frame_t *f, stomp_sub_t **
     bool named = header(f, "subscription", &subid);
     PMQ_LIST_FOREACH_SAFE(it, tmp, &s->subs) {
         stomp_sub_t *c = PMQ_CONTAINER_OF(it, stomp_sub_t, link);
-        if ((!named || pmq_slice_eq_cstr(subid, c->id)) && broker_sub_find_tag(c->bsub, id, tag) == 0) {
+        bool match = !named || pmq_slice_eq_cstr(subid, c->id);
+        if (match && broker_sub_find_tag(c->bsub, id, tag) == 0) {
             *sub = c;
             return 0;
         }
@@ -776,7 +798,7 @@ static void nack_quietly(stomp_session_t *s, const stomp_txn_op_t *op) {
 /* Builds the TXN command: persistent SENDs and durable ACKs go into the log as one
  * entry; non-persistent SENDs are moved to w->volatile_ops to run once it commits. */
 static int commit_build(stomp_session_t *s, stomp_txn_t *t, receipt_wait_t *w, bool *has_durable) {
-    pmq_buf_t *cmd = &s->scratch;
+    pmq_buf_t *cmd = &s->server->scratch;
     pmq_buf_t op_bytes;
     pmq_buf_init(&op_bytes, 0);
     size_t mark;
@@ -801,7 +823,8 @@ static int commit_build(stomp_session_t *s, stomp_txn_t *t, receipt_wait_t *w, b
             vtail = &op->next;
             continue;
         } else if (op->kind == TXN_ACK) {
-            rc = broker_ack_encode(s->server->broker, op->sub->bsub, op->tag, cmd, mark, has_durable);
+            rc = broker_ack_encode(s->server->broker, op->sub->bsub, op->tag, cmd, mark,
+                                   has_durable);
         } else {
             nack_quietly(s, op);
         }
@@ -826,7 +849,8 @@ static int on_commit(stomp_session_t *s, const stomp_frame_t *f) {
     int rc = commit_build(s, t, w, &has_durable);
     txn_free(s, t);
     if (rc == 0 && has_durable) {
-        rc = s->server->log.propose(s->server->log.arg, pmq_buf_slice(&s->scratch), receipt_done, w);
+        rc = s->server->log.propose(s->server->log.arg, pmq_buf_slice(&s->server->scratch),
+                                    receipt_done, w);
         if (rc == 0) {
             return 0;
         }

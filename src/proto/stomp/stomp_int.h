@@ -69,7 +69,6 @@ struct stomp_session {
     stomp_frame_t held;    /* the frame blocked on a full queue, kept parsed at stash[0] */
     stomp_header_t *held_headers; /* private copy of its headers (the parser's are shared) */
     size_t held_bytes;     /* its length in stash */
-    pmq_buf_t scratch;
 };
 
 struct stomp_server {
@@ -84,6 +83,7 @@ struct stomp_server {
     uint64_t next_session_id;
     pmq_ratelimit_t bad_input_log;
     stomp_header_t *headers; /* shared by every session's parser (filled per complete frame) */
+    pmq_buf_t scratch;       /* command encoding; used synchronously, so one per server */
     stomp_server_stats_t st;
 };
 

@@ -21,7 +21,6 @@ void stomp__session_unref(stomp_session_t *s) {
     stomp_parser_close(&s->parser);
     pmq_free(s->held_headers);
     pmq_buf_close(&s->stash);
-    pmq_buf_close(&s->scratch);
     pmq_buf_close(&s->disconnect_receipt);
     pmq_free(s);
 }
@@ -347,7 +346,6 @@ static int on_accept(void *arg, net_conn_t *c) {
     s->version = STOMP_V1_0;
     s->accepted_ms = pmq_mono_ms();
     pmq_buf_init(&s->stash, srv->opt.limits.frame_bytes_max + 4096);
-    pmq_buf_init(&s->scratch, 0);
     pmq_buf_init(&s->disconnect_receipt, 0);
     pmq_list_init(&s->subs);
     pmq_list_init(&s->txns);
@@ -358,7 +356,8 @@ static int on_accept(void *arg, net_conn_t *c) {
     if (srv->session_count > srv->opt.connections_max) {
         srv->st.rejected_connections++;
         char detail[128];
-        snprintf(detail, sizeof(detail), "the broker already has %u connections (net.connections_max)",
+        snprintf(detail, sizeof(detail),
+                 "the broker already has %u connections (net.connections_max)",
                  srv->opt.connections_max);
         stomp__send_error(s, NULL, "too many connections", detail);
     }
@@ -386,6 +385,7 @@ int stomp_server_new(stomp_server_t **out, net_t *net, broker_t *b, const broker
     srv->opt.server_name = srv->server_name;
     pmq_list_init(&srv->sessions);
     pmq_map_init(&srv->client_ids);
+    pmq_buf_init(&srv->scratch, 0);
     pmq_ratelimit_init(&srv->bad_input_log, 20, 10000);
     *out = srv;
     return 0;
@@ -457,6 +457,7 @@ void stomp_server_free(stomp_server_t *srv) {
     }
     PMQ_ASSERT(pmq_list_is_empty(&srv->sessions));
     pmq_map_close(&srv->client_ids);
+    pmq_buf_close(&srv->scratch);
     pmq_free(srv->headers);
     pmq_free(srv->server_name);
     pmq_free(srv);
