@@ -278,6 +278,19 @@ class RawMqtt:
         self.close()
 
 
+def wait_mqtt(b):
+    """start_broker waits for the STOMP port; the MQTT listener opens just after it."""
+    deadline = time.monotonic() + T(10)
+    while True:
+        try:
+            socket.create_connection(b.mqtt_addr, timeout=1.0).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def mqtt_port_of(b):
     return int(b.overrides["mqtt.listen"].rsplit(":", 1)[1])
 
@@ -293,6 +306,7 @@ def mqtt_start(start_broker):
         overrides.setdefault("mqtt_sys_interval_ms", 0)
         b = start_broker(**overrides)
         b.mqtt_addr = ("127.0.0.1", mqtt_port_of(b))
+        wait_mqtt(b)
         return b
 
     return _start

@@ -10,7 +10,7 @@ import pytest
 
 from mqtt_fixture import *  # noqa: F401,F403
 from mqtt_fixture import (PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, Closed, RawMqtt,
-                          ack_packet, publish_packet)
+                          ack_packet, publish_packet, wait_mqtt)
 from pmqtest import T
 
 pytestmark = pytest.mark.paxmq_only
@@ -24,6 +24,7 @@ def durable(mqtt_start):
 def crash_and_restart(b):
     b.kill9()
     b.start()
+    wait_mqtt(b)
 
 
 def test_offline_messages_and_subscriptions_survive_kill9(durable, raw):
@@ -231,6 +232,7 @@ def test_every_puback_survives_kill9(durable, raw):
     finally:
         p.close()
     durable.start()
+    wait_mqtt(durable)
     s = raw(durable)
     s.connect("acked-watch", clean=False)
     got = set()

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from mqtt_fixture import *  # noqa: F401,F403
+from mqtt_fixture import wait_mqtt
 from pmqtest import T
 from stomp_raw import RawStomp
 
@@ -97,6 +98,7 @@ def test_persistent_mqtt_session_gets_stomp_persistent_while_offline(mqtt_start,
     s.close()
     b.kill9()
     b.start()
+    wait_mqtt(b)
     c = raw(b)
     c.connect("offline-dev", clean=False)
     got = c.messages(1)
