@@ -85,9 +85,8 @@ void sim__client_applied(sim_world_t *w, sim_node_t *n, const paxos_entry_t *e) 
         w->acks = realloc(w->acks, w->cap_acks * sizeof(sim_ack_t));
         PMQ_ASSERT(w->acks != NULL);
     }
-    w->acks[w->n_acks++] = a;
+    w->acks[w->n_acks++] = a; /* checked once the batch is advanced (sim__pump) */
     w->ctr.acks++;
-    sim__on_ack(w, n, &a);
     cl->outstanding = false;
     if (cl->active) {
         uint64_t think = pmq_rng_range(&w->rng, w->o.think_min_us, w->o.think_max_us);

@@ -32,11 +32,14 @@ void sim__grow_idx(sim_world_t *w, uint64_t index) {
     w->chosen = realloc(w->chosen, cap * sizeof(uint64_t));
     w->state_hash = realloc(w->state_hash, cap * sizeof(uint64_t));
     w->acked = realloc(w->acked, cap * sizeof(uint64_t));
+    w->chosen_ballot = realloc(w->chosen_ballot, cap * sizeof(paxos_ballot_t));
     PMQ_ASSERT(w->chosen != NULL && w->state_hash != NULL && w->acked != NULL);
+    PMQ_ASSERT(w->chosen_ballot != NULL);
     size_t add = cap - w->cap_idx;
     memset(w->chosen + w->cap_idx, 0, add * sizeof(uint64_t));
     memset(w->state_hash + w->cap_idx, 0, add * sizeof(uint64_t));
     memset(w->acked + w->cap_idx, 0, add * sizeof(uint64_t));
+    memset(w->chosen_ballot + w->cap_idx, 0, add * sizeof(paxos_ballot_t));
     w->cap_idx = cap;
 }
 
@@ -74,6 +77,9 @@ static void trace_config(sim_world_t *w, sim_node_t *n, const paxos_entry_t *e) 
 void sim__on_applied(sim_world_t *w, sim_node_t *n, const paxos_entry_t *e) {
     sim__grow_idx(w, e->index);
     uint64_t h = sim__value_hash(e->type, e->data);
+    if (w->chosen[e->index] == 0 || paxos_ballot_cmp(e->ballot, w->chosen_ballot[e->index]) < 0) {
+        w->chosen_ballot[e->index] = e->ballot;
+    }
     if (w->chosen[e->index] == 0) {
         w->chosen[e->index] = h;
         w->max_chosen = PMQ_MAX(w->max_chosen, e->index);
@@ -156,15 +162,21 @@ void sim__on_leader(sim_world_t *w, sim_node_t *n) {
                  st.ballot.rank);
         return;
     }
-    if (w->max_chosen > st.last_index) {
-        sim_fail(w, "new master n%u (log to %llu) lacks chosen entries up to %llu", n->id,
-                 (unsigned long long)st.last_index, (unsigned long long)w->max_chosen);
-        return;
-    }
-    for (uint64_t i = st.first_index; i <= w->max_chosen; i++) {
-        paxos_entry_t e;
-        if (w->chosen[i] == 0 || !paxos_log_get(n->p, i, &e)) {
+    /* Leader completeness, Paxos style: a value chosen in a ballot lower than mine
+     * must be in my log. (A master of a lower ballot may finish its election after a
+     * higher one chose values: it cannot get anything accepted, and is not checked.)
+     * An entry is chosen in a ballot no higher than the lowest ballot any node
+     * applied it with, so comparing with that ballot never gives a false alarm. */
+    for (uint64_t i = PMQ_MAX(st.first_index, 1); i <= w->max_chosen; i++) {
+        if (w->chosen[i] == 0 || paxos_ballot_cmp(w->chosen_ballot[i], st.ballot) >= 0) {
             continue;
+        }
+        paxos_entry_t e;
+        if (!paxos_log_get(n->p, i, &e)) {
+            sim_fail(w, "new master n%u ballot (%llu,%u) lacks chosen index %llu (log to %llu)",
+                     n->id, (unsigned long long)st.ballot.round, st.ballot.rank,
+                     (unsigned long long)i, (unsigned long long)st.last_index);
+            return;
         }
         if (sim__value_hash(e.type, e.data) != w->chosen[i]) {
             sim_fail(w, "new master n%u ballot (%llu,%u) holds another value at chosen index %llu",
@@ -201,8 +213,32 @@ void sim__on_hard(sim_world_t *w, sim_node_t *n, const paxos_hard_t *h) {
     n->max_promised = h->promised;
 }
 
-/* A quorum of the acknowledging master's latest config must hold the entry durably
- * (both halves when joint). */
+/* The master committed the entry under its latest config at that moment: the config
+ * in force at the entry's index or one appended after it (a joint config's final
+ * entry may commit the entries between them with the new half alone, as in Raft). So a
+ * quorum of at least one of those configs (both halves when joint) must hold the entry
+ * durably. */
+static bool durable_quorum(sim_world_t *w, sim_node_t *n, const sim_ack_t *a,
+                           const paxos_member_t *holders, size_t nh) {
+    paxos_snap_meta_t at;
+    if (paxos_snapshot_meta(n->p, a->index, &at) == 0 &&
+        paxos_quorum_has(&at.config, holders, nh, false)) {
+        return true;
+    }
+    paxos_status_t st;
+    paxos_status(n->p, &st);
+    for (uint64_t i = a->index + 1; i <= st.last_index; i++) {
+        paxos_entry_t e;
+        paxos_config_t c;
+        if (paxos_log_get(n->p, i, &e) && paxos_entry_is_config(e.type) &&
+            paxos_entry_config(&e, &c) == 0 && paxos_quorum_has(&c, holders, nh, false)) {
+            return true;
+        }
+    }
+    (void)w;
+    return false;
+}
+
 void sim__on_ack(sim_world_t *w, sim_node_t *n, const sim_ack_t *a) {
     sim__grow_idx(w, a->index);
     if (w->chosen[a->index] != 0 && w->chosen[a->index] != a->hash) {
@@ -210,8 +246,6 @@ void sim__on_ack(sim_world_t *w, sim_node_t *n, const sim_ack_t *a) {
                  (unsigned long long)a->index);
     }
     w->acked[a->index] = a->hash;
-    paxos_status_t st;
-    paxos_status(n->p, &st);
     paxos_member_t holders[2 * SIM_NODES_MAX];
     size_t nh = 0;
     for (uint32_t i = 1; i <= w->n_ids; i++) {
@@ -223,7 +257,7 @@ void sim__on_ack(sim_world_t *w, sim_node_t *n, const sim_ack_t *a) {
             holders[nh++] = w->ghost[i].me;
         }
     }
-    if (!paxos_quorum_has(&st.config, holders, nh, false)) {
+    if (!durable_quorum(w, n, a, holders, nh)) {
         sim_fail(w, "command acknowledged at %llu is durable on %zu nodes only, not a quorum",
                  (unsigned long long)a->index, nh);
     }

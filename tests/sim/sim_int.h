@@ -129,6 +129,7 @@ struct sim_world {
     uint64_t *chosen;     /* value hash of the chosen entry, 0 = unknown */
     uint64_t *state_hash; /* state machine hash after applying the index */
     uint64_t *acked;      /* value hash acknowledged to a client at this index */
+    paxos_ballot_t *chosen_ballot; /* lowest entry ballot any node applied it with */
     uint64_t max_chosen;
     sim_leadership_t *leaderships;
     size_t n_leaderships;
@@ -136,6 +137,7 @@ struct sim_world {
     sim_ack_t *acks;
     size_t n_acks;
     size_t cap_acks;
+    size_t acks_checked; /* acks[] before this index went through sim__on_ack */
     uint32_t wiped_voter; /* id whose old voter incarnation lost its disk, 0 = none */
     uint32_t target_voters;
     /* The disk an empty-disk restart destroyed, kept so the checker can tell that an

@@ -515,6 +515,9 @@ void sim__pump(sim_world_t *w, sim_node_t *n) {
         /* 4. role and lease */
         note_role(w, n, &b);
         paxos_advance(n->p, &b);
+        for (; w->acks_checked < w->n_acks; w->acks_checked++) {
+            sim__on_ack(w, n, &w->acks[w->acks_checked]);
+        }
     }
     if (n->up) {
         take_snapshot(w, n, false);
@@ -924,6 +927,7 @@ void sim_world_free(sim_world_t *w) {
     free(w->chosen);
     free(w->state_hash);
     free(w->acked);
+    free(w->chosen_ballot);
     free(w->leaderships);
     free(w->acks);
     free(w);
