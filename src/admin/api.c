@@ -12,6 +12,22 @@ static int json_reply(http_response_t *resp, int status, pmq_buf_t *body) {
     return rc == 0 ? pmq_buf_append_slice(http_response_body(resp), pmq_buf_slice(body)) : rc;
 }
 
+/* Builds a JSON body with fill(a, json) and replies 200 (the common shape of the GET
+ * handlers). */
+static int reply_built(http_response_t *resp, admin_t *a, void (*fill)(admin_t *, http_json_t *)) {
+    pmq_buf_t b;
+    pmq_buf_init(&b, 0);
+    http_json_t j;
+    http_json_init(&j, &b);
+    fill(a, &j);
+    int rc = http_json_finish(&j);
+    if (rc == 0) {
+        rc = json_reply(resp, 200, &b);
+    }
+    pmq_buf_close(&b);
+    return rc;
+}
+
 static int error_reply(http_response_t *resp, int status, const char *msg) {
     pmq_buf_t b;
     pmq_buf_init(&b, 0);
@@ -29,49 +45,40 @@ static int error_reply(http_response_t *resp, int status, const char *msg) {
     return rc;
 }
 
-static int api_status(void *arg, const http_request_t *req, http_response_t *resp) {
-    (void)req;
-    admin_t *a = arg;
+static void fill_status(admin_t *a, http_json_t *j) {
     node_stats_t ns;
     node_stats_get(a->d.node, &ns);
     broker_stats_t bs;
     broker_stats_get(a->d.broker, &bs);
     net_stats_t nets;
     net_stats_get(a->d.net, &nets);
-    pmq_buf_t b;
-    pmq_buf_init(&b, 0);
-    http_json_t j;
-    http_json_init(&j, &b);
-    http_json_object_begin(&j);
-    http_json_key(&j, "node");
-    http_json_cstr(&j, a->node_name);
-    http_json_key(&j, "version");
-    http_json_cstr(&j, PMQ_VERSION);
-    http_json_key(&j, "role");
-    http_json_cstr(&j, "standalone");
-    http_json_key(&j, "ready");
-    http_json_bool(&j, !a->draining && ns.failed == 0);
-    http_json_key(&j, "draining");
-    http_json_bool(&j, a->draining);
-    http_json_key(&j, "uptime_ms");
-    http_json_uint(&j, pmq_mono_ms() - a->started_ms);
-    http_json_key(&j, "applied_index");
-    http_json_uint(&j, ns.applied_index);
-    http_json_key(&j, "connections");
-    http_json_uint(&j, nets.open);
-    http_json_key(&j, "destinations");
-    http_json_uint(&j, bs.destinations);
-    http_json_key(&j, "messages");
-    http_json_uint(&j, bs.messages);
-    http_json_key(&j, "consumers");
-    http_json_uint(&j, bs.consumers);
-    http_json_object_end(&j);
-    int rc = http_json_finish(&j);
-    if (rc == 0) {
-        rc = json_reply(resp, 200, &b);
+    http_json_object_begin(j);
+    http_json_key(j, "node");
+    http_json_cstr(j, a->node_name);
+    http_json_key(j, "version");
+    http_json_cstr(j, PMQ_VERSION);
+    http_json_key(j, "role");
+    http_json_cstr(j, "standalone");
+    http_json_key(j, "ready");
+    http_json_bool(j, !a->draining && ns.failed == 0);
+    http_json_key(j, "draining");
+    http_json_bool(j, a->draining);
+    const struct {
+        const char *k;
+        uint64_t v;
+    } f[] = {{"uptime_ms", pmq_mono_ms() - a->started_ms}, {"applied_index", ns.applied_index},
+             {"connections", nets.open},                   {"destinations", bs.destinations},
+             {"messages", bs.messages},                    {"consumers", bs.consumers}};
+    for (size_t i = 0; i < PMQ_ARRAY_LEN(f); i++) {
+        http_json_key(j, f[i].k);
+        http_json_uint(j, f[i].v);
     }
-    pmq_buf_close(&b);
-    return rc;
+    http_json_object_end(j);
+}
+
+static int api_status(void *arg, const http_request_t *req, http_response_t *resp) {
+    (void)req;
+    return reply_built(resp, arg, fill_status);
 }
 
 typedef struct dest_list {
@@ -108,26 +115,19 @@ static void dest_json(void *arg, const broker_dest_stats_t *s) {
     http_json_object_end(j);
 }
 
+static void fill_destinations(admin_t *a, http_json_t *j) {
+    http_json_object_begin(j);
+    http_json_key(j, "destinations");
+    http_json_array_begin(j);
+    dest_list_t l = {j, {NULL, 0}, false};
+    broker_dest_foreach(a->d.broker, dest_json, &l);
+    http_json_array_end(j);
+    http_json_object_end(j);
+}
+
 static int api_destinations(void *arg, const http_request_t *req, http_response_t *resp) {
     (void)req;
-    admin_t *a = arg;
-    pmq_buf_t b;
-    pmq_buf_init(&b, 0);
-    http_json_t j;
-    http_json_init(&j, &b);
-    http_json_object_begin(&j);
-    http_json_key(&j, "destinations");
-    http_json_array_begin(&j);
-    dest_list_t l = {&j, {NULL, 0}, false};
-    broker_dest_foreach(a->d.broker, dest_json, &l);
-    http_json_array_end(&j);
-    http_json_object_end(&j);
-    int rc = http_json_finish(&j);
-    if (rc == 0) {
-        rc = json_reply(resp, 200, &b);
-    }
-    pmq_buf_close(&b);
-    return rc;
+    return reply_built(resp, arg, fill_destinations);
 }
 
 /* "/queue/x" percent-encoded or plain; "queue/x" is accepted as "/queue/x". */
@@ -249,27 +249,20 @@ static void conn_json(void *arg, const stomp_session_info_t *i) {
     http_json_object_end(j);
 }
 
+static void fill_connections(admin_t *a, http_json_t *j) {
+    http_json_object_begin(j);
+    http_json_key(j, "connections");
+    http_json_array_begin(j);
+    if (a->d.stomp != NULL) {
+        stomp_server_foreach(a->d.stomp, conn_json, j);
+    }
+    http_json_array_end(j);
+    http_json_object_end(j);
+}
+
 static int api_connections(void *arg, const http_request_t *req, http_response_t *resp) {
     (void)req;
-    admin_t *a = arg;
-    pmq_buf_t b;
-    pmq_buf_init(&b, 0);
-    http_json_t j;
-    http_json_init(&j, &b);
-    http_json_object_begin(&j);
-    http_json_key(&j, "connections");
-    http_json_array_begin(&j);
-    if (a->d.stomp != NULL) {
-        stomp_server_foreach(a->d.stomp, conn_json, &j);
-    }
-    http_json_array_end(&j);
-    http_json_object_end(&j);
-    int rc = http_json_finish(&j);
-    if (rc == 0) {
-        rc = json_reply(resp, 200, &b);
-    }
-    pmq_buf_close(&b);
-    return rc;
+    return reply_built(resp, arg, fill_connections);
 }
 
 /* DELETE /api/v1/connections/<id>: closes a client connection. */
