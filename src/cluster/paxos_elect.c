@@ -81,7 +81,7 @@ static bool resp_has(const paxos_t *p, paxos_member_t m) {
 static void send_prepares(paxos_t *p) {
     paxos_config_t cfgs[PAXOS__CONFIGS_MAX];
     int n = cand_targets(p, cfgs);
-    uint32_t sent_ids[PAXOS_MEMBERS_MAX];
+    paxos_member_t sent[PAXOS_MEMBERS_MAX];
     uint32_t n_sent = 0;
     for (int c = 0; c < n; c++) {
         for (int half = 0; half < 2; half++) {
@@ -89,14 +89,16 @@ static void send_prepares(paxos_t *p) {
             uint8_t cnt = half == 0 ? cfgs[c].n_voters : cfgs[c].n_new;
             for (uint8_t i = 0; i < cnt; i++) {
                 paxos_member_t to = set[i];
+                /* Deduplicate by exact member: during a replacement both incarnations
+                 * of one name are voters, and each must be asked as itself. */
                 bool dup = to.id == p->self.id || resp_has(p, to);
                 for (uint32_t k = 0; k < n_sent && !dup; k++) {
-                    dup = sent_ids[k] == to.id;
+                    dup = paxos_member_eq(sent[k], to);
                 }
                 if (dup || n_sent == PAXOS_MEMBERS_MAX) {
                     continue;
                 }
-                sent_ids[n_sent++] = to.id;
+                sent[n_sent++] = to;
                 paxos_msg_t *m = paxos__out(p, PAXOS_MSG_PREPARE, to);
                 if (m != NULL) {
                     m->ballot = p->cand.ballot;
