@@ -67,25 +67,32 @@ typedef struct mqtt_req {
     char id[]; /* NUL-terminated */
 } mqtt_req_t;
 
+/* The delivery state of a session, allocated when first needed and freed when empty,
+ * so that an idle session holds none: the window (in send order), the pending ring, and
+ * the inbound QoS 2 ids ((pid | MQTT_IN_STORED), sorted by pid). */
+typedef struct mqtt_win {
+    mqtt_flight_t *fl;
+    uint32_t fl_count, fl_cap;
+    mqtt_pend_t *pend;
+    uint32_t pend_head, pend_count, pend_cap;
+    uint32_t *in;
+    uint32_t in_count, in_cap;
+} mqtt_win_t;
+
 struct mqtt_sess {
     mqtt_server_t *srv;
     mqtt_conn_t *conn;     /* the online connection, NULL while offline */
     broker_msess_t *bs;    /* broker-side session; NULL until set up */
     broker_sub_t *sub;     /* persistent: the consumer of its queue */
+    mqtt_conn_t *waiting;  /* a CONNECT for this id waiting for busy to clear (referenced) */
+    mqtt_win_t *w;         /* NULL while nothing is in flight, pending or held */
     uint32_t refs;         /* 1 while in the map + 1 per log operation */
+    uint16_t next_pid;
+    uint16_t id_len;       /* client ids are at most 65535 bytes (§1.5.3) */
     bool clean;
     bool in_map;
     bool busy;             /* SESSION_OPEN/CLOSE in the log: other CONNECTs wait */
     bool loaded;           /* persistent: durable QoS 2 state read into memory */
-    mqtt_conn_t *waiting;  /* a CONNECT for this id waiting for busy to clear (referenced) */
-    uint16_t next_pid;
-    mqtt_flight_t *fl;     /* in send order */
-    uint32_t fl_count, fl_cap;
-    mqtt_pend_t *pend;     /* ring */
-    uint32_t pend_head, pend_count, pend_cap;
-    uint32_t *in;          /* inbound QoS 2: (pid | MQTT_IN_STORED), sorted by pid */
-    uint32_t in_count, in_cap;
-    size_t id_len;
     char client_id[];
 };
 
@@ -100,7 +107,7 @@ struct mqtt_conn {
     mqtt_req_t *req;       /* while CONN_WAIT */
     broker_waiter_t *waiter; /* held back until a congested subscriber drains */
     mqtt_parser_t parser;
-    pmq_buf_t stash;       /* a partial packet (and input held while blocked) */
+    pmq_buf_t *stash;      /* a partial packet (and input held while blocked), or NULL */
     uint64_t id;
     uint64_t accepted_ms, partial_since_ms;
     uint32_t refs;         /* 1 for the network connection + 1 per log operation */
@@ -233,7 +240,10 @@ void mqtt__sess_resend(mqtt_sess_t *s);
 void mqtt__sess_refill(mqtt_sess_t *s);
 /* Adds a PUBREL-state record for a packet id of the durable outbound state. */
 int mqtt__flight_add_rel(mqtt_sess_t *s, uint16_t pid);
-void mqtt__flights_free(mqtt_sess_t *s);
+/* Releases the whole delivery state (window, pending messages, inbound ids). */
+void mqtt__win_free(mqtt_sess_t *s);
+uint32_t mqtt__fl_count(const mqtt_sess_t *s);
+uint32_t mqtt__pend_count(const mqtt_sess_t *s);
 /* Writes a PUBLISH for the $SYS table (QoS 0). */
 void mqtt__write_raw(mqtt_conn_t *c, pmq_slice_t topic, pmq_slice_t payload, bool retain);
 

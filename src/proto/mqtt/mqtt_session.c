@@ -29,6 +29,14 @@ void mqtt__conn_ref(mqtt_conn_t *c) {
     c->refs++;
 }
 
+static void stash_free(mqtt_conn_t *c) {
+    if (c->stash != NULL) {
+        pmq_buf_close(c->stash);
+        pmq_free(c->stash);
+        c->stash = NULL;
+    }
+}
+
 void mqtt__conn_unref(mqtt_conn_t *c) {
     PMQ_ASSERT(c->refs > 0);
     if (--c->refs > 0) {
@@ -38,7 +46,7 @@ void mqtt__conn_unref(mqtt_conn_t *c) {
     PMQ_ASSERT(c->sess == NULL);
     pmq_free(c->will);
     pmq_free(c->req);
-    pmq_buf_close(&c->stash);
+    stash_free(c);
     pmq_free(c);
 }
 
@@ -52,8 +60,7 @@ void mqtt__sess_unref(mqtt_sess_t *s) {
     PMQ_ASSERT(!s->in_map);
     PMQ_ASSERT(s->conn == NULL);
     PMQ_ASSERT(s->sub == NULL && s->bs == NULL);
-    mqtt__flights_free(s);
-    pmq_free(s->in);
+    mqtt__win_free(s);
     pmq_free(s);
 }
 
@@ -124,11 +131,36 @@ void mqtt__conn_block(mqtt_conn_t *c) {
 
 static size_t process(mqtt_conn_t *c, const char *buf, size_t len);
 
-static void conn_input(mqtt_conn_t *c) {
-    size_t used = process(c, c->stash.data, c->stash.len);
-    if (mqtt__conn_alive(c) && used > 0) {
-        pmq_buf_consume(&c->stash, used);
+/* An empty stash is freed: an idle connection holds no input buffer at all. */
+static void stash_settle(mqtt_conn_t *c) {
+    if (c->stash == NULL || c->stash->len == 0) {
+        stash_free(c);
+        c->partial_since_ms = 0;
+    } else if (c->partial_since_ms == 0) {
+        c->partial_since_ms = pmq_mono_ms();
     }
+}
+
+static int stash_append(mqtt_conn_t *c, const char *data, size_t len) {
+    if (c->stash == NULL) {
+        c->stash = pmq_malloc(sizeof(*c->stash));
+        if (c->stash == NULL) {
+            return PMQ_ENOMEM;
+        }
+        pmq_buf_init(c->stash, stash_limit(c->srv));
+    }
+    return pmq_buf_append(c->stash, data, len);
+}
+
+static void conn_input(mqtt_conn_t *c) {
+    if (c->stash == NULL) {
+        return;
+    }
+    size_t used = process(c, c->stash->data, c->stash->len);
+    if (mqtt__conn_alive(c) && used > 0) {
+        pmq_buf_consume(c->stash, used);
+    }
+    stash_settle(c);
 }
 
 void mqtt__conn_unblock(mqtt_conn_t *c) {
@@ -214,28 +246,18 @@ static size_t process(mqtt_conn_t *c, const char *buf, size_t len) {
 static void on_read(net_conn_t *n, char *data, size_t len) {
     mqtt_conn_t *c = net_conn_data(n);
     c->srv->wall_ms = pmq_wall_ms(); /* one clock read per batch, not per message */
-    if (c->stash.len == 0 && c->blocks == 0) {
+    if (c->stash == NULL && c->blocks == 0) {
         /* Fast path: parse straight out of the shared read buffer. */
         size_t used = process(c, data, len);
-        if (used < len && mqtt__conn_alive(c) &&
-            pmq_buf_append(&c->stash, data + used, len - used) != 0) {
+        if (used < len && mqtt__conn_alive(c) && stash_append(c, data + used, len - used) != 0) {
             mqtt__conn_close(c, "input too large to buffer");
         }
-    } else if (pmq_buf_append(&c->stash, data, len) != 0) {
+    } else if (stash_append(c, data, len) != 0) {
         mqtt__conn_close(c, "input too large to buffer");
     } else if (c->blocks == 0) {
         conn_input(c);
     }
-    if (c->stash.len == 0) {
-        c->partial_since_ms = 0;
-        if (c->stash.cap > 0) {
-            /* No per-connection read buffer while idle: give the memory back. */
-            pmq_buf_close(&c->stash);
-            pmq_buf_init(&c->stash, stash_limit(c->srv));
-        }
-    } else if (c->partial_since_ms == 0) {
-        c->partial_since_ms = pmq_mono_ms();
-    }
+    stash_settle(c);
 }
 
 static void on_drain(net_conn_t *n) {
@@ -281,7 +303,6 @@ static int on_accept(void *arg, net_conn_t *n) {
     c->id = net_conn_id(n);
     c->accepted_ms = pmq_mono_ms();
     mqtt_parser_init(&c->parser, &srv->opt.parser);
-    pmq_buf_init(&c->stash, stash_limit(srv));
     pmq_list_push_back(&srv->conns, &c->link);
     srv->conn_count++;
     net_conn_setup(n, &conn_ops, c);

@@ -25,7 +25,8 @@ static mqtt_sess_t *sess_new(mqtt_server_t *srv, pmq_slice_t id, bool clean) {
     s->clean = clean;
     s->refs = 1;
     s->next_pid = 1;
-    s->id_len = id.len;
+    PMQ_ASSERT(id.len <= UINT16_MAX); /* a CONNECT string, or our short assigned id */
+    s->id_len = (uint16_t)id.len;
     memcpy(s->client_id, id.ptr, id.len);
     if (pmq_map_put(&srv->sessions, pmq_slice(s->client_id, id.len), s) != 0) {
         pmq_free(s);
@@ -52,7 +53,7 @@ void mqtt__sess_discard(mqtt_sess_t *s) {
         broker_msess_free_volatile(b, s->bs);
     }
     s->bs = NULL;
-    mqtt__flights_free(s);
+    mqtt__win_free(s);
     if (s->waiting != NULL) {
         mqtt_conn_t *w = s->waiting;
         s->waiting = NULL;

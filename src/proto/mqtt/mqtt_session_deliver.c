@@ -8,46 +8,81 @@
  * restart re-sends it under the same id and the client never delivers it twice. */
 #include "mqtt_int.h"
 
+/* ---- the window object: allocated on first use, freed when empty ---- */
+
+static mqtt_win_t *win(mqtt_sess_t *s) {
+    if (s->w == NULL) {
+        s->w = pmq_calloc(1, sizeof(*s->w));
+    }
+    return s->w;
+}
+
+/* An idle session keeps no delivery state at all (memory per idle connection). */
+static void win_trim(mqtt_sess_t *s) {
+    mqtt_win_t *w = s->w;
+    if (w == NULL || w->fl_count > 0 || w->pend_count > 0 || w->in_count > 0) {
+        return;
+    }
+    pmq_free(w->fl);
+    pmq_free(w->pend);
+    pmq_free(w->in);
+    pmq_free(w);
+    s->w = NULL;
+}
+
+uint32_t mqtt__fl_count(const mqtt_sess_t *s) { return s->w != NULL ? s->w->fl_count : 0; }
+uint32_t mqtt__pend_count(const mqtt_sess_t *s) { return s->w != NULL ? s->w->pend_count : 0; }
+
 /* ---- the inbound QoS 2 id set (sorted by pid, flags above bit 15) ---- */
 
 static bool in_find(const mqtt_sess_t *s, uint16_t pid, uint32_t *at) {
-    uint32_t lo = 0, hi = s->in_count;
+    *at = 0;
+    if (s->w == NULL) {
+        return false;
+    }
+    const mqtt_win_t *w = s->w;
+    uint32_t lo = 0, hi = w->in_count;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if ((s->in[mid] & 0xFFFFu) < pid) {
+        if ((w->in[mid] & 0xFFFFu) < pid) {
             lo = mid + 1;
         } else {
             hi = mid;
         }
     }
     *at = lo;
-    return lo < s->in_count && (s->in[lo] & 0xFFFFu) == pid;
+    return lo < w->in_count && (w->in[lo] & 0xFFFFu) == pid;
 }
 
 uint32_t mqtt__in_get(const mqtt_sess_t *s, uint16_t pid) {
     uint32_t at;
-    return in_find(s, pid, &at) ? s->in[at] : 0;
+    return in_find(s, pid, &at) ? s->w->in[at] : 0;
 }
 
 int mqtt__in_put(mqtt_sess_t *s, uint16_t pid, bool stored) {
     PMQ_ASSERT(pid != 0);
     uint32_t at;
     if (in_find(s, pid, &at)) {
-        s->in[at] |= stored ? MQTT_IN_STORED : 0;
+        s->w->in[at] |= stored ? MQTT_IN_STORED : 0;
         return 0;
     }
-    if (s->in_count == s->in_cap) {
-        uint32_t cap = s->in_cap ? s->in_cap * 2 : 4;
-        uint32_t *v = pmq_realloc(s->in, cap * sizeof(*v));
+    mqtt_win_t *w = win(s);
+    if (w == NULL) {
+        return PMQ_ENOMEM;
+    }
+    if (w->in_count == w->in_cap) {
+        uint32_t cap = w->in_cap ? w->in_cap * 2 : 4;
+        uint32_t *v = pmq_realloc(w->in, cap * sizeof(*v));
         if (v == NULL) {
+            win_trim(s);
             return PMQ_ENOMEM;
         }
-        s->in = v;
-        s->in_cap = cap;
+        w->in = v;
+        w->in_cap = cap;
     }
-    memmove(s->in + at + 1, s->in + at, (s->in_count - at) * sizeof(*s->in));
-    s->in[at] = pid | (stored ? MQTT_IN_STORED : 0);
-    s->in_count++;
+    memmove(w->in + at + 1, w->in + at, (w->in_count - at) * sizeof(*w->in));
+    w->in[at] = pid | (stored ? MQTT_IN_STORED : 0);
+    w->in_count++;
     return 0;
 }
 
@@ -56,25 +91,27 @@ bool mqtt__in_mark_stored(mqtt_sess_t *s, uint16_t pid) {
     if (!in_find(s, pid, &at)) {
         return false;
     }
-    s->in[at] |= MQTT_IN_STORED;
+    s->w->in[at] |= MQTT_IN_STORED;
     return true;
 }
 
 void mqtt__in_del(mqtt_sess_t *s, uint16_t pid) {
     uint32_t at;
     if (in_find(s, pid, &at)) {
-        memmove(s->in + at, s->in + at + 1, (s->in_count - at - 1) * sizeof(*s->in));
-        s->in_count--;
+        mqtt_win_t *w = s->w;
+        memmove(w->in + at, w->in + at + 1, (w->in_count - at - 1) * sizeof(*w->in));
+        w->in_count--;
+        win_trim(s);
     }
 }
 
 /* ---- the window and the pending queue ---- */
 
 mqtt_flight_t *mqtt__flight_find(mqtt_sess_t *s, uint16_t pid, uint32_t *at) {
-    for (uint32_t i = 0; i < s->fl_count; i++) {
-        if (s->fl[i].pid == pid) {
+    for (uint32_t i = 0; i < mqtt__fl_count(s); i++) {
+        if (s->w->fl[i].pid == pid) {
             *at = i;
-            return &s->fl[i];
+            return &s->w->fl[i];
         }
     }
     return NULL;
@@ -82,31 +119,38 @@ mqtt_flight_t *mqtt__flight_find(mqtt_sess_t *s, uint16_t pid, uint32_t *at) {
 
 int mqtt__flight_push(mqtt_sess_t *s, const mqtt_flight_t *f) {
     PMQ_ASSERT(f->pid != 0);
-    if (s->fl_count == s->fl_cap) {
-        uint32_t cap = s->fl_cap ? s->fl_cap * 2 : 4;
-        mqtt_flight_t *v = pmq_realloc(s->fl, cap * sizeof(*v));
+    mqtt_win_t *w = win(s);
+    if (w == NULL) {
+        return PMQ_ENOMEM;
+    }
+    if (w->fl_count == w->fl_cap) {
+        uint32_t cap = w->fl_cap ? w->fl_cap * 2 : 4;
+        mqtt_flight_t *v = pmq_realloc(w->fl, cap * sizeof(*v));
         if (v == NULL) {
+            win_trim(s);
             return PMQ_ENOMEM;
         }
-        s->fl = v;
-        s->fl_cap = cap;
+        w->fl = v;
+        w->fl_cap = cap;
     }
-    s->fl[s->fl_count++] = *f;
+    w->fl[w->fl_count++] = *f;
     return 0;
 }
 
 void mqtt__flight_remove(mqtt_sess_t *s, uint32_t at) {
-    PMQ_ASSERT(at < s->fl_count);
-    if (s->fl[at].msg != NULL) {
-        pmq_msg_unref(s->fl[at].msg);
+    mqtt_win_t *w = s->w;
+    PMQ_ASSERT(w != NULL && at < w->fl_count);
+    if (w->fl[at].msg != NULL) {
+        pmq_msg_unref(w->fl[at].msg);
     }
-    memmove(s->fl + at, s->fl + at + 1, (s->fl_count - at - 1) * sizeof(*s->fl));
-    s->fl_count--;
-    if (s->fl_count == 0 && s->fl_cap > 64) {
-        pmq_free(s->fl); /* a burst is over: an idle session keeps nothing */
-        s->fl = NULL;
-        s->fl_cap = 0;
+    memmove(w->fl + at, w->fl + at + 1, (w->fl_count - at - 1) * sizeof(*w->fl));
+    w->fl_count--;
+    if (w->fl_count == 0 && w->fl_cap > 64) {
+        pmq_free(w->fl); /* a burst is over: give the array back */
+        w->fl = NULL;
+        w->fl_cap = 0;
     }
+    win_trim(s);
 }
 
 int mqtt__flight_add_rel(mqtt_sess_t *s, uint16_t pid) {
@@ -115,52 +159,61 @@ int mqtt__flight_add_rel(mqtt_sess_t *s, uint16_t pid) {
 }
 
 int mqtt__pend_push(mqtt_sess_t *s, const mqtt_pend_t *p) {
-    if (s->pend_count == s->pend_cap) {
-        uint32_t cap = s->pend_cap ? s->pend_cap * 2 : 8;
+    mqtt_win_t *w = win(s);
+    if (w == NULL) {
+        return PMQ_ENOMEM;
+    }
+    if (w->pend_count == w->pend_cap) {
+        uint32_t cap = w->pend_cap ? w->pend_cap * 2 : 8;
         mqtt_pend_t *v = pmq_malloc(cap * sizeof(*v));
         if (v == NULL) {
+            win_trim(s);
             return PMQ_ENOMEM;
         }
-        for (uint32_t i = 0; i < s->pend_count; i++) {
-            v[i] = s->pend[(s->pend_head + i) % s->pend_cap];
+        for (uint32_t i = 0; i < w->pend_count; i++) {
+            v[i] = w->pend[(w->pend_head + i) % w->pend_cap];
         }
-        pmq_free(s->pend);
-        s->pend = v;
-        s->pend_cap = cap;
-        s->pend_head = 0;
+        pmq_free(w->pend);
+        w->pend = v;
+        w->pend_cap = cap;
+        w->pend_head = 0;
     }
-    s->pend[(s->pend_head + s->pend_count) % s->pend_cap] = *p;
-    s->pend_count++;
+    w->pend[(w->pend_head + w->pend_count) % w->pend_cap] = *p;
+    w->pend_count++;
     return 0;
 }
 
 bool mqtt__pend_pop(mqtt_sess_t *s, mqtt_pend_t *out) {
-    if (s->pend_count == 0) {
+    mqtt_win_t *w = s->w;
+    if (w == NULL || w->pend_count == 0) {
         return false;
     }
-    *out = s->pend[s->pend_head];
-    s->pend_head = (s->pend_head + 1) % s->pend_cap;
-    s->pend_count--;
-    if (s->pend_count == 0) {
-        pmq_free(s->pend);
-        s->pend = NULL;
-        s->pend_cap = 0;
-        s->pend_head = 0;
+    *out = w->pend[w->pend_head];
+    w->pend_head = (w->pend_head + 1) % w->pend_cap;
+    w->pend_count--;
+    if (w->pend_count == 0) {
+        pmq_free(w->pend);
+        w->pend = NULL;
+        w->pend_cap = 0;
+        w->pend_head = 0;
+        win_trim(s);
     }
     return true;
 }
 
-void mqtt__flights_free(mqtt_sess_t *s) {
-    while (s->fl_count > 0) {
-        mqtt__flight_remove(s, s->fl_count - 1);
+void mqtt__win_free(mqtt_sess_t *s) {
+    while (mqtt__fl_count(s) > 0) {
+        mqtt__flight_remove(s, mqtt__fl_count(s) - 1);
     }
-    pmq_free(s->fl);
-    s->fl = NULL;
-    s->fl_cap = 0;
     mqtt_pend_t p;
     while (mqtt__pend_pop(s, &p)) {
         pmq_msg_unref(p.msg);
     }
+    if (s->w != NULL) {
+        s->w->in_count = 0;
+        win_trim(s);
+    }
+    PMQ_ASSERT(s->w == NULL);
 }
 
 uint16_t mqtt__pid_alloc(mqtt_sess_t *s, bool (*in_use)(const void *arg, uint16_t pid),
@@ -259,12 +312,12 @@ int mqtt__sess_offer(mqtt_sess_t *s, pmq_msg_t *m, uint8_t qos, bool retain) {
     if (qos == 0) {
         return offer_qos0(s, m, retain);
     }
-    if (s->pend_count == 0 && s->fl_count < srv->opt.inflight_max && can_write(s) &&
+    if (mqtt__pend_count(s) == 0 && mqtt__fl_count(s) < srv->opt.inflight_max && can_write(s) &&
         send_new(s, m, qos, retain, 0, false) == 0) {
         return 0;
     }
     mqtt_pend_t p = {m, qos, retain};
-    if (s->pend_count >= srv->opt.queued_max || mqtt__pend_push(s, &p) != 0) {
+    if (mqtt__pend_count(s) >= srv->opt.queued_max || mqtt__pend_push(s, &p) != 0) {
         srv->st.dropped++;
         return PMQ_EFULL;
     }
@@ -315,7 +368,7 @@ static int queue_qos2(mqtt_sess_t *s, const broker_delivery_t *d) {
 static int queue_deliver(void *owner, broker_sub_t *sub, const broker_delivery_t *d) {
     (void)sub;
     mqtt_sess_t *s = owner;
-    if (!can_write(s) || s->fl_count >= s->srv->opt.inflight_max) {
+    if (!can_write(s) || mqtt__fl_count(s) >= s->srv->opt.inflight_max) {
         return PMQ_EFULL; /* resumed by refill */
     }
     uint8_t qos = broker_msess_qos_for(s->bs, d->msg);
@@ -338,7 +391,8 @@ const broker_consumer_ops_t mqtt__queue_ops = {queue_deliver};
 
 void mqtt__sess_refill(mqtt_sess_t *s) {
     mqtt_pend_t p;
-    while (s->fl_count < s->srv->opt.inflight_max && can_write(s) && mqtt__pend_pop(s, &p)) {
+    while (mqtt__fl_count(s) < s->srv->opt.inflight_max && can_write(s) &&
+           mqtt__pend_pop(s, &p)) {
         if (send_new(s, p.msg, p.qos, p.retain, 0, false) != 0) {
             s->srv->st.dropped++;
         }
@@ -461,8 +515,8 @@ void mqtt__deliver_done(mqtt_op_t *op, int status) {
 void mqtt__sess_resend(mqtt_sess_t *s) {
     /* [MQTT-4.4.0-1]: the unacknowledged PUBLISH and PUBREL packets, in their order, with
      * their packet ids; PUBLISH with DUP set [MQTT-3.3.1-1]. */
-    for (uint32_t i = 0; i < s->fl_count && s->conn != NULL; i++) {
-        mqtt_flight_t *f = &s->fl[i];
+    for (uint32_t i = 0; i < mqtt__fl_count(s) && s->conn != NULL; i++) {
+        mqtt_flight_t *f = &s->w->fl[i];
         if (f->state == FL_SENT) {
             (void)write_publish(s->conn, f->msg, f->pid, f->qos, true, f->retain);
         } else if (f->state == FL_PUBREL) {
