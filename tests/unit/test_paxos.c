@@ -817,6 +817,59 @@ static void test_append_never_truncates_accepted_suffix(void **state) {
     test_free(net);
 }
 
+/* Found by paxmq-sim: a candidate that needs entries an acceptor compacted can never
+ * finish recovery, so the acceptor refuses it (pre-vote and vote) instead of letting it
+ * reset everybody's election timer forever. */
+static void test_refuses_candidate_behind_snapshot(void **state) {
+    (void)state;
+    pmq_rng_t rng;
+    pmq_rng_seed(&rng, 7);
+    paxos_cfg_t cfg;
+    paxos_cfg_defaults(&cfg);
+    cfg.self = member_of(2, 1);
+    paxos_restore_t r = {0};
+    r.has_snapshot = true;
+    r.snap.index = 5;
+    r.snap.ballot = (paxos_ballot_t){1, 1};
+    r.snap.config.n_voters = 3;
+    for (uint32_t i = 0; i < 3; i++) {
+        r.snap.config.voters[i] = member_of(i + 1, 1);
+    }
+    r.applied = 5;
+    r.hard.commit = 5;
+    paxos_t *p = NULL;
+    assert_int_equal(paxos_new(&cfg, &r, &rng, &p), 0);
+    for (uint32_t t = 0; t <= cfg.election_ticks; t++) {
+        paxos_tick(p);
+    }
+    paxos_batch_t b;
+    while (paxos_ready(p, &b)) {
+        paxos_advance(p, &b);
+    }
+    paxos_msg_t m = {0};
+    m.type = PAXOS_MSG_PREPARE;
+    m.from = member_of(3, 1);
+    m.to = cfg.self;
+    m.ballot = (paxos_ballot_t){9, 3};
+    m.from_index = 3; /* the candidate's commit is 2: it lacks 3..5 */
+    for (int pre = 1; pre >= 0; pre--) {
+        m.pre_vote = pre == 1;
+        assert_int_equal(paxos_step(p, &m), 0);
+        assert_true(paxos_ready(p, &b));
+        assert_int_equal(b.seq, 0); /* nothing promised */
+        assert_int_equal(b.n_msgs, 1);
+        assert_false(b.msgs[0].granted);
+        assert_true(b.msgs[0].need_snapshot);
+        paxos_advance(p, &b);
+    }
+    m.from_index = 6; /* a candidate that is not behind my snapshot gets the vote */
+    assert_int_equal(paxos_step(p, &m), 0);
+    assert_true(paxos_ready(p, &b));
+    assert_int_not_equal(b.seq, 0);
+    paxos_advance(p, &b);
+    paxos_free(p);
+}
+
 static void test_config_validation(void **state) {
     (void)state;
     pmq_rng_t rng;
@@ -869,6 +922,7 @@ int main(void) {
         cmocka_unit_test(test_malformed_message_rejected),
         cmocka_unit_test(test_outdated_promise_released_as_refusal),
         cmocka_unit_test(test_append_never_truncates_accepted_suffix),
+        cmocka_unit_test(test_refuses_candidate_behind_snapshot),
         cmocka_unit_test(test_config_validation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
