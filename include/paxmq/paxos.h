@@ -14,7 +14,8 @@
  * Start-up.
  *   - First start with an empty data directory: create a fresh 128-bit incarnation id
  *     from a real random source, persist it with the node id, then paxos_new(cfg, NULL).
- *     The node is FRESH: it never campaigns, refuses PREPAREs and only listens. If it is
+ *     The node is FRESH: it never campaigns; it answers PREPAREs, but a candidate counts
+ *     the answer only if its config lists this exact incarnation as a voter. If it is
  *     the genesis seed (CLUSTER §1.2) call paxos_bootstrap() with config0; otherwise it
  *     waits until the master adds it as a learner (the driver turns a JOIN_REQUEST into
  *     paxos_propose_change(ADD_LEARNER) on the master) and catches up by APPENDs or a
@@ -31,9 +32,10 @@
  *
  * Every event-loop iteration.
  *   1. Feed inputs: paxos_step() for each decoded peer message, paxos_tick() each time
- *      the tick timer fires (cfg.tick_ms is the driver's business; ticks are the core's
- *      only notion of time), paxos_propose() for client commands, paxos_persisted() for
- *      each store completion (this one may also be called between ready and advance).
+ *      the tick timer fires (the tick length is the driver's choice, 10 ms for the
+ *      defaults; ticks are the core's only notion of time), paxos_propose() for client
+ *      commands, paxos_persisted() for each store completion (this one may also be
+ *      called between ready and advance).
  *   2. while (paxos_ready(p, &b)) { execute b per the contract on paxos_batch_t;
  *      paxos_advance(p, &b); }
  *   Between paxos_ready() and paxos_advance() only paxos_persisted(), paxos_status(),
