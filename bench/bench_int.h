@@ -64,7 +64,7 @@ typedef struct bench_opts {
     double rate;           /* total msg/s over all producers; 0 = unpaced */
     uint32_t connections;  /* conns scenario */
     uint32_t prefetch;     /* STOMP queue consumer prefetch headers; 0 = broker default */
-    uint64_t max_lag;      /* publish at most this many messages ahead of deliveries */
+    uint64_t max_lag;      /* at most this many deliveries published but not yet settled */
     uint64_t relay_drop;   /* relay: drop every Nth published message (self-test); 0 = none */
     uint32_t threads;
     int broker_pid;        /* 0 = none */

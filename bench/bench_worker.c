@@ -148,7 +148,7 @@ static int conn_flush(bench_conn_t *c) {
     return 0;
 }
 
-/* The publishers' lead over the subscribers, in messages, is bounded (--max-lag) so a
+/* The publishers' lead over the subscribers, in deliveries, is bounded (--max-lag) so a
  * broker that buffers without back-pressure is measured at the rate it can sustain
  * instead of being flooded (and so one scenario cannot poison the next). Messages a
  * subscriber saw skipped count as settled, so QoS 0 drops never stall the producers. */
@@ -158,7 +158,7 @@ static bool lag_exceeded(bench_worker_t *w) {
     uint64_t settled = atomic_load_explicit(&r->delivered, memory_order_relaxed) +
                        atomic_load_explicit(&r->gaps, memory_order_relaxed);
     uint64_t per_msg = r->reliable ? 1 : r->o->subscribers;
-    bool over = sent > settled / per_msg + r->o->max_lag;
+    bool over = sent * per_msg > settled + r->o->max_lag;
     w->lag_blocked |= over;
     return over;
 }
