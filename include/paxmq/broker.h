@@ -106,7 +106,8 @@ typedef struct broker_sub_spec {
     void *user;                /* returned by broker_sub_user */
 } broker_sub_spec_t;
 
-/* Creates a broker. opts strings are copied. Takes nothing. PMQ_ENOMEM. */
+/* Creates a broker. opts strings are copied. Takes nothing. PMQ_ENOMEM, PMQ_EINVAL
+ * (broker_id longer than 64 bytes). */
 PMQ_MUST_USE int broker_new(broker_t **out, const broker_options_t *opts, const broker_log_t *log);
 /* Frees everything; subscriptions must have been closed. NULL is a no-op. */
 void broker_free(broker_t *b);

@@ -5,6 +5,9 @@
 #include "broker_int.h"
 
 int broker_new(broker_t **out, const broker_options_t *opts, const broker_log_t *log) {
+    if (opts->broker_id != NULL && strlen(opts->broker_id) > 64) {
+        return PMQ_EINVAL; /* message ids embed it: keep them short */
+    }
     broker_t *b = pmq_calloc(1, sizeof(*b));
     if (b == NULL) {
         return PMQ_ENOMEM;

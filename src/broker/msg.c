@@ -1,8 +1,6 @@
 /* Messages: one allocation holding the struct, the header array, the id, the
  * destination, every header name/value and the body. Immutable once built; shared by
  * reference count across queues and deliveries. */
-#include <stdio.h>
-
 #include "broker_int.h"
 
 void pmq_msg_ref(pmq_msg_t *m) {
@@ -36,20 +34,46 @@ static pmq_slice_t copy_into(char **cursor, pmq_slice_t s) {
     return pmq_slice(dst, s.len);
 }
 
-static void format_id(const broker_t *b, uint64_t seq, char *out, size_t len) {
-    if (seq & BROKER_VOLATILE_BIT) {
-        snprintf(out, len, "ID:%s-%llx-%llu", b->broker_id, (unsigned long long)b->opt.boot_nonce,
-                 (unsigned long long)(seq & ~BROKER_VOLATILE_BIT));
-    } else {
-        snprintf(out, len, "ID:%s-%llu", b->broker_id, (unsigned long long)seq);
+/* Appends v in base 10 or 16 at p; returns the new end. */
+static char *put_u64(char *p, uint64_t v, unsigned base) {
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = "0123456789abcdef"[v % base];
+        v /= base;
+    } while (v != 0);
+    while (n > 0) {
+        *p++ = tmp[--n];
     }
+    return p;
+}
+
+/* "ID:<broker>-<seq>" for persistent messages, "ID:<broker>-<boot hex>-<n>" for volatile
+ * ones. Hand-written because it runs once per message (snprintf was a sixth of the
+ * broker's CPU in fan-in). Returns the length; out has room for 128 bytes. */
+static size_t format_id(const broker_t *b, uint64_t seq, char *out) {
+    size_t id_len = strlen(b->broker_id);
+    PMQ_ASSERT(id_len <= 64);
+    char *p = out;
+    memcpy(p, "ID:", 3);
+    p += 3;
+    memcpy(p, b->broker_id, id_len);
+    p += id_len;
+    *p++ = '-';
+    if (seq & BROKER_VOLATILE_BIT) {
+        p = put_u64(p, b->opt.boot_nonce, 16);
+        *p++ = '-';
+        seq &= ~BROKER_VOLATILE_BIT;
+    }
+    p = put_u64(p, seq, 10);
+    PMQ_ASSERT(p - out < 128);
+    return (size_t)(p - out);
 }
 
 pmq_msg_t *broker__msg_new(broker_t *b, uint64_t seq, pmq_slice_t dest, const rlog_msg_props_t *p,
                            const rlog_header_t *headers, size_t header_count, pmq_slice_t body) {
     char id[128];
-    format_id(b, seq, id, sizeof(id));
-    size_t id_len = strlen(id);
+    size_t id_len = format_id(b, seq, id);
     /* Size pass, then one allocation and a write pass (STYLE §4 rule 7). */
     size_t size = sizeof(pmq_msg_t) + header_count * sizeof(rlog_header_t) + id_len + dest.len +
                   body.len + 1;

@@ -96,6 +96,9 @@ void stomp__maybe_finish_disconnect(stomp_session_t *s) {
     if (!s->disconnect_requested || s->durable_pending > 0 || !stomp__session_alive(s)) {
         return;
     }
+    /* Release the client-id and subscriptions now, before the RECEIPT: a client that
+     * reconnects right after it must find them free (ActiveMQ does the same). */
+    stomp__session_release(s);
     if (s->disconnect_receipt.len > 0) {
         stomp__send_receipt(s, pmq_buf_slice(&s->disconnect_receipt));
     }
