@@ -214,6 +214,7 @@ static int start_http(app_t *a) {
                          .node = a->node,
                          .net = a->net,
                          .stomp = a->stomp,
+                         .mqtt = a->mqtt,
                          .metrics_destinations_max = c->http.metrics_destinations_max,
                          .drain_grace_ms = 5000};
     int rc = admin_new(&a->admin, &a->loop, &deps);

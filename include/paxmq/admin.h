@@ -9,6 +9,7 @@
 
 #include "paxmq/broker.h"
 #include "paxmq/http.h"
+#include "paxmq/mqtt.h"
 #include "paxmq/net.h"
 #include "paxmq/node.h"
 #include "paxmq/stomp.h"
@@ -21,6 +22,7 @@ typedef struct admin_deps {
     node_t *node;
     net_t *net;
     stomp_server_t *stomp;          /* NULL when STOMP is off */
+    mqtt_server_t *mqtt;            /* NULL when MQTT is off */
     uint32_t metrics_destinations_max;
     uint32_t drain_grace_ms;        /* paxmqctl drain: NotReady for this long, then goodbye */
 } admin_deps_t;

@@ -223,6 +223,44 @@ static int write_store(admin_t *a, pmq_buf_t *out) {
     return rc == 0 ? write_simple(out, m, PMQ_ARRAY_LEN(m)) : rc;
 }
 
+static int write_mqtt(admin_t *a, pmq_buf_t *out) {
+    mqtt_server_stats_t ms = {0};
+    if (a->d.mqtt != NULL) {
+        mqtt_server_stats_get(a->d.mqtt, &ms);
+    }
+    broker_mqtt_stats_t bm;
+    broker_mqtt_stats_get(a->d.broker, &bm);
+    stomp_server_stats_t ss = {0};
+    if (a->d.stomp != NULL) {
+        stomp_server_stats_get(a->d.stomp, &ss);
+    }
+    metric_u64_t m[] = {
+        {"paxmq_mqtt_connections", HTTP_PROM_GAUGE, "Open MQTT connections.", ms.connections},
+        {"paxmq_mqtt_sessions", HTTP_PROM_GAUGE,
+         "MQTT sessions known (persistent ones also while offline).", ms.sessions},
+        {"paxmq_mqtt_persistent_sessions", HTTP_PROM_GAUGE,
+         "Persistent (clean session 0) MQTT sessions in the log.", bm.durable_sessions},
+        {"paxmq_mqtt_retained_messages", HTTP_PROM_GAUGE, "Retained messages.", bm.retained},
+        {"paxmq_mqtt_packets_received_total", HTTP_PROM_COUNTER, "MQTT packets received.",
+         ms.packets_in},
+        {"paxmq_mqtt_packets_sent_total", HTTP_PROM_COUNTER, "MQTT packets sent.",
+         ms.packets_out},
+        {"paxmq_mqtt_protocol_errors_total", HTTP_PROM_COUNTER,
+         "MQTT connections closed for malformed input.", ms.protocol_errors},
+        {"paxmq_mqtt_keepalive_timeouts_total", HTTP_PROM_COUNTER,
+         "MQTT connections closed for missed keepalive.", ms.keepalive_timeouts},
+        {"paxmq_mqtt_wills_published_total", HTTP_PROM_COUNTER, "Will messages published.",
+         ms.wills_published},
+        {"paxmq_mqtt_dropped_total", HTTP_PROM_COUNTER,
+         "MQTT deliveries dropped (session window or queue full).",
+         ms.dropped + bm.queued_dropped},
+        {"paxmq_auth_failures_total", HTTP_PROM_COUNTER,
+         "Connections refused for wrong or missing credentials (all protocols).",
+         ms.auth_failures + ss.auth_failures},
+    };
+    return write_simple(out, m, PMQ_ARRAY_LEN(m));
+}
+
 static int metrics(void *arg, pmq_buf_t *out) {
     admin_t *a = arg;
     broker_stats_t bs;
@@ -309,6 +347,9 @@ static int metrics(void *arg, pmq_buf_t *out) {
          ss.heartbeat_timeouts},
     };
     int rc = write_simple(out, m, PMQ_ARRAY_LEN(m));
+    if (rc == 0) {
+        rc = write_mqtt(a, out);
+    }
     if (rc == 0) {
         rc = write_store(a, out);
     }

@@ -62,6 +62,7 @@ def test_metrics_follow_traffic(hbroker, connect, uniq):
     assert 'paxmq_destination_messages{destination="%s",type="queue"} 5' % q in text
     assert "paxmq_messages_published_persistent_total 5" in text
     assert "paxmq_store_commit_seconds_bucket" in text
+    assert "paxmq_mqtt_connections 0" in text
     if shutil.which("promtool"):
         r = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
                            capture_output=True, timeout=30)
