@@ -9,3 +9,9 @@ add_test(NAME sim_random_batch
          COMMAND paxmq-sim --quiet --random-batch 80 --steps 5000)
 set_tests_properties(sim_seeds_3nodes sim_seeds_5nodes PROPERTIES LABELS sim TIMEOUT 120)
 set_tests_properties(sim_random_batch PROPERTIES LABELS sim TIMEOUT 150)
+# The checker must see amnesia in random runs too: with fresh incarnations counted by
+# name, a batch of seeds has to report an invariant violation (a few seconds).
+add_test(NAME sim_unsafe_fresh_incarnations_caught
+         COMMAND paxmq-sim --quiet --seeds 1..60 --steps 5000 --unsafe-count-fresh-incarnations)
+set_tests_properties(sim_unsafe_fresh_incarnations_caught PROPERTIES LABELS sim TIMEOUT 60
+                     PASS_REGULAR_EXPRESSION "invariant: .*without durable promises")
