@@ -870,6 +870,63 @@ static void test_refuses_candidate_behind_snapshot(void **state) {
     paxos_free(p);
 }
 
+/* STYLE §3, peers are not trusted: mutated messages with a valid CRC either fail to
+ * decode or, once decoded, are stepped into a live core without tripping an assert.
+ * (Deterministic: a fixed seed drives the mutations.) */
+static void test_hostile_messages_never_assert(void **state) {
+    (void)state;
+    tnet_t *net = test_malloc(sizeof(*net));
+    net_init(net, 3);
+    bootstrap(net, 3);
+    int l = wait_leader(net, 600);
+    assert_int_not_equal(l, 0);
+    int f = l % 3 + 1;
+    propose(net, l, "seed-value");
+    ticks(net, 5);
+    paxos_entry_t ents[2] = {{3, {2, (uint32_t)l}, PAXOS_ENTRY_CMD, PMQ_SLICE_LIT("abc")},
+                             {4, {2, (uint32_t)l}, PAXOS_ENTRY_NOOP, {NULL, 0}}};
+    paxos_msg_t base = {0};
+    base.type = PAXOS_MSG_APPEND;
+    base.from = net->n[l].me;
+    base.to = net->n[f].me;
+    base.ballot = (paxos_ballot_t){2, (uint32_t)l};
+    base.prev_index = 2;
+    base.prev_ballot = base.ballot;
+    base.n_entries = 2;
+    base.entries = ents;
+    pmq_rng_t rng;
+    pmq_rng_seed(&rng, 99);
+    paxos_msg_dec_t *d = test_malloc(sizeof(*d));
+    uint8_t types[] = {PAXOS_MSG_PREPARE, PAXOS_MSG_PROMISE, PAXOS_MSG_APPEND,
+                       PAXOS_MSG_APPEND_RESP, PAXOS_MSG_TIMEOUT_NOW};
+    int decoded = 0;
+    for (int it = 0; it < 3000; it++) {
+        paxos_msg_t m = base;
+        m.type = types[it % 5];
+        m.from_index = m.type == PAXOS_MSG_PROMISE ? 3 : 0;
+        pmq_buf_t b;
+        pmq_buf_init(&b, 0);
+        assert_int_equal(paxos_msg_encode(&m, &b), 0);
+        int flips = 1 + (int)pmq_rng_below(&rng, 4);
+        for (int k = 0; k < flips; k++) {
+            size_t pos = 12 + (size_t)pmq_rng_below(&rng, b.len - 12);
+            b.data[pos] = (char)pmq_rng_next(&rng);
+        }
+        pmq_store_u32be(b.data + 8, pmq_crc32c(0, b.data + 12, b.len - 12));
+        if (paxos_msg_decode(pmq_buf_slice(&b), d) == 0) {
+            decoded++;
+            int rc = paxos_step(net->n[f].p, &d->msg);
+            assert_true(rc == 0 || rc == PMQ_EPROTO);
+            drain(net);
+        }
+        pmq_buf_close(&b);
+    }
+    assert_true(decoded > 0);
+    test_free(d);
+    net_close(net);
+    test_free(net);
+}
+
 static void test_config_validation(void **state) {
     (void)state;
     pmq_rng_t rng;
@@ -923,6 +980,7 @@ int main(void) {
         cmocka_unit_test(test_outdated_promise_released_as_refusal),
         cmocka_unit_test(test_append_never_truncates_accepted_suffix),
         cmocka_unit_test(test_refuses_candidate_behind_snapshot),
+        cmocka_unit_test(test_hostile_messages_never_assert),
         cmocka_unit_test(test_config_validation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
