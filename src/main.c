@@ -60,6 +60,17 @@ static void usage(FILE *out) {
             "  --version        print the version\n\n");
 }
 
+static void on_more(uv_idle_t *h);
+
+/* The broker has work outside a loop turn's check phase (e.g. a consumer drained while
+ * net flushed): keep the loop from blocking until broker_run has run. */
+static void on_kick(void *arg) {
+    app_t *a = arg;
+    if (!uv_is_active((uv_handle_t *)&a->more)) {
+        uv_idle_start(&a->more, on_more);
+    }
+}
+
 static void on_more(uv_idle_t *h) {
     app_t *a = h->data;
     if (!broker_run(a->broker, pmq_wall_ms())) {
@@ -274,7 +285,9 @@ static int open_broker(app_t *a) {
                            .full_policy = c->broker.full_policy == PMQ_FULL_POLICY_FAIL
                                               ? BROKER_FULL_FAIL
                                               : BROKER_FULL_BLOCK,
-                           .boot_nonce = nonce & 0xffffff};
+                           .boot_nonce = nonce & 0xffffff,
+                           .kick = on_kick,
+                           .kick_arg = a};
     broker_log_t log = node_log(a->node);
     rc = broker_new(&a->broker, &bo, &log);
     if (rc == 0) {
@@ -285,6 +298,10 @@ static int open_broker(app_t *a) {
 
 static int run(app_t *a) {
     uv_loop_init(&a->loop);
+    /* Before the broker exists: recovery may already kick the idle handle. */
+    uv_check_init(&a->loop, &a->run);
+    uv_idle_init(&a->loop, &a->more);
+    a->run.data = a->more.data = a;
     int rc = open_broker(a);
     net_options_t nopt = {.read_bytes_max = a->cfg.net.read_bytes_max,
                           .outbound_bytes_max = a->cfg.net.outbound_bytes_max,
@@ -299,12 +316,10 @@ static int run(app_t *a) {
         rc = start_http(a);
     }
     if (rc == 0) {
-        uv_check_init(&a->loop, &a->run);
-        uv_idle_init(&a->loop, &a->more);
         uv_timer_init(&a->loop, &a->tick);
         uv_signal_init(&a->loop, &a->sigterm);
         uv_signal_init(&a->loop, &a->sigint);
-        a->run.data = a->more.data = a->tick.data = a->sigterm.data = a->sigint.data = a;
+        a->tick.data = a->sigterm.data = a->sigint.data = a;
         uv_check_start(&a->run, on_run);
         uv_timer_start(&a->tick, on_tick, TICK_MS, TICK_MS);
         uv_signal_start(&a->sigterm, on_signal, SIGTERM);

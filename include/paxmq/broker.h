@@ -56,6 +56,11 @@ typedef struct broker_options {
     uint32_t destinations_max;
     broker_full_policy_t full_policy;
     uint64_t boot_nonce;          /* distinguishes volatile message ids across restarts */
+    /* Called when work for broker_run appears outside broker_run (a consumer drained, a
+     * producer may be woken): the loop must not block before calling broker_run. May be
+     * NULL. Must not call back into the broker. */
+    void (*kick)(void *arg);
+    void *kick_arg;
 } broker_options_t;
 
 typedef void (*broker_done_cb)(void *cookie, int status);

@@ -159,6 +159,12 @@ void broker__queue_clear(broker_t *b, broker_queue_t *q);
 void broker__wake_waiters(broker_t *b, broker_queue_t *q);
 bool broker__queue_has_room(const broker_t *b, const broker_queue_t *q);
 void broker__topic_publish(broker_t *b, pmq_slice_t dest, pmq_msg_t *m, bool durable_copies);
+/* Tells the owner that broker_run has work (broker_options_t.kick). */
+static inline void broker__kick(broker_t *b) {
+    if (b->opt.kick != NULL) {
+        b->opt.kick(b->opt.kick_arg);
+    }
+}
 /* Moves the producers held back by s to the wake list. */
 void broker__release_congestion(broker_t *b, broker_sub_t *s);
 

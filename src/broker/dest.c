@@ -176,6 +176,7 @@ void broker__queue_destroy(broker_t *b, broker_queue_t *q) {
 void broker__queue_mark_dirty(broker_t *b, broker_queue_t *q) {
     if (!pmq_list_is_linked(&q->dirty_link)) {
         pmq_list_push_back(&b->dirty, &q->dirty_link);
+        broker__kick(b);
     }
 }
 

@@ -233,11 +233,15 @@ bool broker__queue_has_room(const broker_t *b, const broker_queue_t *q) {
 }
 
 void broker__wake_waiters(broker_t *b, broker_queue_t *q) {
+    if (pmq_list_is_empty(&q->waiters)) {
+        return;
+    }
     while (!pmq_list_is_empty(&q->waiters)) {
         pmq_list_t *n = q->waiters.next;
         pmq_list_remove(n);
         pmq_list_push_back(&b->wake, n);
     }
+    broker__kick(b);
 }
 
 static void topic_deliver(broker_t *b, broker_topic_t *t, broker_sub_t *s, pmq_msg_t *m) {
@@ -268,11 +272,15 @@ static void topic_deliver(broker_t *b, broker_topic_t *t, broker_sub_t *s, pmq_m
 }
 
 void broker__release_congestion(broker_t *b, broker_sub_t *s) {
+    if (pmq_list_is_empty(&s->congestion_waiters)) {
+        return;
+    }
     while (!pmq_list_is_empty(&s->congestion_waiters)) {
         pmq_list_t *n = s->congestion_waiters.next;
         pmq_list_remove(n);
         pmq_list_push_back(&b->wake, n);
     }
+    broker__kick(b);
 }
 
 void broker__topic_publish(broker_t *b, pmq_slice_t dest, pmq_msg_t *m, bool durable_copies) {
