@@ -297,7 +297,11 @@ void paxos__cand_poll(paxos_t *p) {
         }
         return;
     }
-    while (p->role == PAXOS_ROLE_CANDIDATE && cand_quorum(p, &cov)) {
+    /* Never lead a ballot before my own promise of it is durable, even when the others
+     * already form a quorum: a crash would otherwise let me reuse the ballot after a
+     * restart and propose different values in it (CLUSTER §1.4 rule 8, KAFKA-10527). */
+    while (p->role == PAXOS_ROLE_CANDIDATE && p->durable_seq >= p->cand.self_seq &&
+           cand_quorum(p, &cov)) {
         uint64_t end = PMQ_MIN(p->cand.rec_from + p->cand.rec_n - 1, cov);
         uint64_t upto = PMQ_MIN(end, p->cand.rec_last);
         if (rec_finalize(p, upto) != 0) {

@@ -102,6 +102,8 @@ void sim_isolate(sim_world_t *w, uint32_t id, bool isolated);
 void sim_heal(sim_world_t *w);
 void sim_drop_next(sim_world_t *w, uint32_t from, uint32_t to, uint32_t count);
 void sim_set_drift(sim_world_t *w, uint32_t id, int64_t ppm);
+/* Fixes one node's fsync latency (0 restores the world's distribution). */
+void sim_set_fsync(sim_world_t *w, uint32_t id, uint32_t us);
 /* Snapshots the state machine at its applied index and compacts the log. */
 void sim_compact(sim_world_t *w, uint32_t id);
 

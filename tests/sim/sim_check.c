@@ -128,9 +128,11 @@ void sim__on_leader(sim_world_t *w, sim_node_t *n) {
     paxos_status(n->p, &st);
     for (size_t i = 0; i < w->n_leaderships; i++) {
         sim_leadership_t *l = &w->leaderships[i];
-        if (paxos_ballot_cmp(l->ballot, st.ballot) == 0 && !paxos_member_eq(l->member, n->me)) {
-            sim_fail(w, "two masters in ballot (%llu,%u)", (unsigned long long)st.ballot.round,
-                     st.ballot.rank);
+        /* One master per ballot, ever: not even the same node twice (after a restart it
+         * could propose different values under the same ballot). */
+        if (paxos_ballot_cmp(l->ballot, st.ballot) == 0) {
+            sim_fail(w, "ballot (%llu,%u) won twice (n%u, and earlier n%u)",
+                     (unsigned long long)st.ballot.round, st.ballot.rank, n->id, l->member.id);
         }
     }
     if (w->n_leaderships == w->cap_leaderships) {
@@ -206,9 +208,11 @@ void sim__on_send(sim_world_t *w, sim_node_t *n, const paxos_msg_t *m) {
     }
 }
 
+/* Called as a write becomes durable: the durable promise never decreases within one
+ * incarnation (§6.2 item 8), across crashes included. */
 void sim__on_hard(sim_world_t *w, sim_node_t *n, const paxos_hard_t *h) {
     if (paxos_ballot_cmp(h->promised, n->max_promised) < 0) {
-        sim_fail(w, "n%u promised ballot went backwards", n->id);
+        sim_fail(w, "n%u durable promised ballot went backwards", n->id);
     }
     n->max_promised = h->promised;
 }

@@ -69,6 +69,7 @@ typedef struct sim_node {
     size_t cur_snap_len;
     uint64_t cur_snap_index;
     bool fsync_pending;
+    uint32_t fsync_us; /* scripted override of the fsync latency, 0 = the world's */
     paxos_ballot_t max_promised; /* monotonic per incarnation (§6.2 item 8) */
     uint64_t last_commit;
     paxos_role_t role;

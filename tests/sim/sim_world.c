@@ -227,6 +227,7 @@ static void disk_clear(sim_disk_t *d) {
 /* Makes one write durable: it is applied to the durable layer in order. */
 static void disk_make_durable(sim_world_t *w, sim_node_t *n, sim_write_t *wr) {
     sim_disk_t *d = &n->disk;
+    sim__on_hard(w, n, &wr->hard);
     d->has_hard = true;
     d->hard = wr->hard;
     if (wr->has_snap) {
@@ -280,8 +281,9 @@ static void schedule_fsync(sim_world_t *w, sim_node_t *n) {
     if (n->fsync_pending || n->disk.n_pend == 0) {
         return;
     }
-    uint64_t lat = pmq_rng_range(&w->rng, w->fsync_min_us, w->fsync_max_us);
-    if (w->slow_fsync_ppm && pmq_rng_chance(&w->rng, w->slow_fsync_ppm, 1000000)) {
+    uint64_t lat = n->fsync_us != 0 ? n->fsync_us
+                                     : pmq_rng_range(&w->rng, w->fsync_min_us, w->fsync_max_us);
+    if (n->fsync_us == 0 && w->slow_fsync_ppm && pmq_rng_chance(&w->rng, w->slow_fsync_ppm, 1000000)) {
         lat += pmq_rng_range(&w->rng, 20000, 400000); /* gray failure: a slow disk */
     }
     n->fsync_pending = true;
@@ -332,7 +334,6 @@ static void queue_write(sim_world_t *w, sim_node_t *n, const paxos_batch_t *b) {
         wr->ents[i].data = pmq_slice(xdup(b->entries[i].data.ptr, b->entries[i].data.len),
                                      b->entries[i].data.len);
     }
-    sim__on_hard(w, n, &b->hard);
     schedule_fsync(w, n);
 }
 
@@ -738,6 +739,8 @@ void sim_heal(sim_world_t *w) {
 void sim_drop_next(sim_world_t *w, uint32_t from, uint32_t to, uint32_t count) {
     w->drop_next[from][to] = count;
 }
+
+void sim_set_fsync(sim_world_t *w, uint32_t id, uint32_t us) { sim__node(w, id)->fsync_us = us; }
 
 void sim_compact(sim_world_t *w, uint32_t id) {
     if (sim_node_up(w, id)) {
