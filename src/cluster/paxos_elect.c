@@ -324,8 +324,10 @@ int paxos__on_promise(paxos_t *p, const paxos_msg_t *m) {
         return 0; /* stale */
     }
     if (m->need_snapshot) {
-        /* Someone compacted entries I lack: I cannot recover them, so step aside. */
-        paxos__become_follower(p, p->ballot, (paxos_member_t){0});
+        /* This acceptor compacted entries I asked for, so its answer cannot count.
+         * Others may still form a quorum (an acceptor that committed further than I
+         * know, e.g. a master that just stepped down, compacts early); if none can, my
+         * campaign times out, and the refusals did not reset anyone's timer. */
         return 0;
     }
     if (!m->granted) {
