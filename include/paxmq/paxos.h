@@ -245,6 +245,7 @@ typedef struct paxos_cfg {
      * compiled with PAXOS_UNSAFE_KNOBS, accepts them. */
     bool unsafe_single_server_changes;    /* direct voter changes, no barrier */
     bool unsafe_count_fresh_incarnations; /* count votes by node id only */
+    bool unsafe_config_above_uncommitted; /* config entries above uncommitted ones */
 } paxos_cfg_t;
 
 /* Fills cfg with the defaults above (self left zero). */
@@ -357,13 +358,19 @@ PMQ_MUST_USE int paxos_bootstrap(paxos_t *p, const uint8_t cluster_id[16],
  * for a message that is well-formed on the wire but violates the protocol (counted). */
 PMQ_MUST_USE int paxos_step(paxos_t *p, const paxos_msg_t *msg);
 
-/* Advances the core's clock by one tick. */
+/* Advances the core's clock by one tick. Ticks are the core's only time, and leases are
+ * counted in them, so the driver must call this once per tick of monotonic time that
+ * elapsed, not once per timer callback: after a stall (the process stopped, the loop
+ * blocked, a VM pause) a repeating libuv timer fires once, and the driver has to call
+ * paxos_tick as many times as whole ticks passed (from uv_hrtime) before it steps any
+ * message or asks paxos_lease_valid. Calling it too rarely stretches the lease. */
 void paxos_tick(paxos_t *p);
 
 /* Proposes a CMD entry on the master (data is copied). On success *index_out is the
  * entry's index; the command is chosen once a committed[] batch contains that index
  * with these bytes. Errors: PMQ_ENOTLEADER, PMQ_EAGAIN (a new master before its own
- * NOOP committed, or a transfer in progress), PMQ_EFULL (uncommitted_max or the log
+ * NOOP committed, a transfer in progress, or a config entry waiting for the entries
+ * below it to commit: retry after the next batch), PMQ_EFULL (uncommitted_max or the log
  * bound reached: back off), PMQ_ETOOBIG (data > entry_bytes_max). */
 PMQ_MUST_USE int paxos_propose(paxos_t *p, pmq_slice_t data, uint64_t *index_out);
 
@@ -383,7 +390,10 @@ typedef struct paxos_change {
 /* Proposes a membership change (CLUSTER §3.2): only on a master that has committed an
  * entry in its own ballot, only when the latest config is committed and not joint.
  * SET_VOTERS appends CONFIG_JOINT; the master appends CONFIG_FINAL itself when the
- * joint entry commits. Errors: PMQ_ENOTLEADER, PMQ_EAGAIN (barrier or a change in
+ * joint entry commits. A config entry is only ever appended directly above a committed
+ * prefix (commit == last; docs/PAXOS.md §3): if commands are uncommitted the change is
+ * taken (0) and waits for them, new proposals get PMQ_EAGAIN meanwhile (about one
+ * round trip), and a master that steps down first drops it. Errors: PMQ_ENOTLEADER, PMQ_EAGAIN (barrier or a change in
  * flight: retry later), PMQ_EINVAL (unknown member, duplicate, empty or oversized
  * voter set, a voter that is not a learner yet), PMQ_EFULL. */
 PMQ_MUST_USE int paxos_propose_change(paxos_t *p, const paxos_change_t *chg);

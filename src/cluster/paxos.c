@@ -59,7 +59,8 @@ static bool cfg_is_valid(const paxos_cfg_t *c) {
         return false;
     }
 #ifndef PAXOS_UNSAFE_KNOBS
-    if (c->unsafe_single_server_changes || c->unsafe_count_fresh_incarnations) {
+    if (c->unsafe_single_server_changes || c->unsafe_count_fresh_incarnations ||
+        c->unsafe_config_above_uncommitted) {
         return false;
     }
 #endif
@@ -427,7 +428,7 @@ int paxos_propose(paxos_t *p, pmq_slice_t data, uint64_t *index_out) {
     if (p->role != PAXOS_ROLE_LEADER) {
         return PMQ_ENOTLEADER;
     }
-    if (!p->serving || p->transfer_to != 0) {
+    if (!p->serving || p->transfer_to != 0 || p->chg_type != 0) {
         return PMQ_EAGAIN;
     }
     if (data.len > p->cfg.entry_bytes_max) {

@@ -1,8 +1,22 @@
 /* Membership changes on the master (CLUSTER §3.2, implemented exactly):
  * one change at a time, joint consensus for voters, single entries for learners, and
  * none before the master committed an entry in its own ballot (the barrier that fixes
- * Ongaro's single-server bug). The unsafe switch exists only so the simulator can show
- * that the checker catches that bug. */
+ * Ongaro's single-server bug).
+ *
+ * One rule more than Raft's: a config entry (CONFIG_JOINT, CONFIG_FINAL, *_LEARNER) is
+ * appended only when every entry below it is committed (commit == last). Followers
+ * never truncate (docs/PAXOS.md deviation 1), so a deposed master keeps its uncommitted
+ * suffix; a config entry at the end of such a suffix would otherwise be one step from a
+ * prefix that was never chosen, and a later candidate taking it as its latest config
+ * could win with a quorum that misses chosen entries (review finding, scenario
+ * stale_config_unsafe). With the rule, every config entry anywhere is one step from the
+ * config of a chosen prefix, so its quorums intersect those of the config really in
+ * force there, and a higher-ballot value at its index always overrides it in recovery.
+ * While such an entry waits, paxos_propose answers PMQ_EAGAIN so the commit index
+ * catches up within about one round trip even under load.
+ *
+ * The unsafe switches exist only so the simulator can show that the checker catches
+ * the bugs these rules prevent. */
 #include "paxos_int.h"
 
 static bool set_has_id(const paxos_member_t *set, uint8_t n, uint32_t id) {
@@ -37,6 +51,19 @@ static int append_config(paxos_t *p, uint8_t type, const paxos_config_t *cfg) {
     }
     pmq_buf_close(&b);
     return rc;
+}
+
+/* Appends a config entry now when nothing below it is uncommitted, else keeps it until
+ * paxos__after_commit_config sees commit == last. */
+static int queue_config(paxos_t *p, uint8_t type, const paxos_config_t *cfg) {
+    PMQ_ASSERT(p->chg_type == 0);
+    if (p->commit == paxos__log_last(&p->log) || p->cfg.unsafe_config_above_uncommitted ||
+        p->cfg.unsafe_single_server_changes) { /* Ongaro's scenario needs the bare Raft rule */
+        return append_config(p, type, cfg);
+    }
+    p->chg_type = type;
+    p->chg_conf = *cfg;
+    return 0;
 }
 
 /* Number of voters in exactly one of the two sets (by exact member). */
@@ -99,7 +126,7 @@ int paxos_propose_change(paxos_t *p, const paxos_change_t *chg) {
     if ((!p->serving && !p->cfg.unsafe_single_server_changes) || p->transfer_to != 0) {
         return PMQ_EAGAIN; /* §3.2 rule 3: not before an entry of my ballot committed */
     }
-    if (p->conf_index > p->commit || p->conf.joint) {
+    if (p->conf_index > p->commit || p->conf.joint || p->chg_type != 0) {
         return PMQ_EAGAIN; /* §3.2 rule 2: one change in flight */
     }
     paxos_config_t next = p->conf;
@@ -134,14 +161,25 @@ int paxos_propose_change(paxos_t *p, const paxos_change_t *chg) {
     if (!paxos_config_is_valid(&next)) {
         return PMQ_EINVAL;
     }
-    return append_config(p, type, &next);
+    return queue_config(p, type, &next);
 }
 
 /* Called by the master after its commit index may have moved: a committed joint
  * config is followed by CONFIG_FINAL, a master outside a committed final config
  * steps down (§3.2 rule 5), and the members tracked shrink to what is still needed. */
 void paxos__after_commit_config(paxos_t *p, uint64_t old_commit) {
-    if (p->role != PAXOS_ROLE_LEADER || p->conf_index > p->commit) {
+    if (p->role != PAXOS_ROLE_LEADER) {
+        return;
+    }
+    if (p->chg_type != 0) {
+        PMQ_ASSERT(p->conf_index <= p->commit);
+        if (p->commit == paxos__log_last(&p->log) &&
+            append_config(p, p->chg_type, &p->chg_conf) == 0) { /* else retried next time */
+            p->chg_type = 0;
+        }
+        return;
+    }
+    if (p->conf_index > p->commit) {
         return;
     }
     if (p->conf.joint) {
@@ -150,7 +188,7 @@ void paxos__after_commit_config(paxos_t *p, uint64_t old_commit) {
         next.n_voters = next.n_new;
         next.n_new = 0;
         next.joint = false;
-        (void)!append_config(p, PAXOS_ENTRY_CONFIG_FINAL, &next); /* retried next time */
+        (void)!queue_config(p, PAXOS_ENTRY_CONFIG_FINAL, &next); /* retried next time */
         return;
     }
     if (p->conf_index <= old_commit) {

@@ -95,6 +95,7 @@ void paxos__become_leader(paxos_t *p) {
     p->lease_until = 0;
     p->lease_revoked = false;
     p->transfer_to = 0;
+    p->chg_type = 0;
     p->hb_seq = 1;
     p->hb_sent[1 % PAXOS__HB_RING] = p->now;
     p->hb_due = true;
@@ -124,6 +125,7 @@ void paxos__step_down(paxos_t *p) {
     p->lease_until = 0;
     p->lease_revoked = false;
     p->transfer_to = 0;
+    p->chg_type = 0;
     p->n_prog = 0;
     p->leader = (paxos_member_t){0};
     paxos__reset_election(p);
@@ -352,7 +354,12 @@ void paxos__maybe_commit(paxos_t *p) {
 
 /* ---- the follower side ---- */
 
-static void reply_append(paxos_t *p, const paxos_msg_t *m, bool ok, uint64_t match) {
+/* A refusal from an acceptor that does not follow the sender (a stale ballot, or the
+ * same ballot promised to another incarnation of the sender's name) carries hb_seq 0
+ * and reject_index 0: the master must not count it as a heartbeat ack for its lease or
+ * as activity for CheckQuorum, since this acceptor's lease promise is not its. */
+static void reply_append(paxos_t *p, const paxos_msg_t *m, bool ok, uint64_t match,
+                         bool following) {
     paxos_msg_t r = {0};
     r.type = PAXOS_MSG_APPEND_RESP;
     r.from = p->self;
@@ -363,7 +370,8 @@ static void reply_append(paxos_t *p, const paxos_msg_t *m, bool ok, uint64_t mat
     r.match_index = match;
     r.reject_index = ok ? 0 : m->prev_index;
     r.hint_index = ok ? 0 : p->commit;
-    r.hb_seq = m->hb_seq;
+    r.hb_seq = following ? m->hb_seq : 0;
+    r.reject_index = following ? r.reject_index : 0;
     r.commit = p->commit;
     if (ok) {
         paxos__hold(p, &r); /* D2: ack only durable entries */
@@ -399,7 +407,7 @@ static bool same_value(const paxos_entry_t *a, const paxos_entry_t *b) {
 
 int paxos__on_append(paxos_t *p, const paxos_msg_t *m) {
     if (!accept_master(p, m)) {
-        reply_append(p, m, false, 0);
+        reply_append(p, m, false, 0, false);
         return 0;
     }
     uint64_t prev = m->prev_index;
@@ -408,7 +416,7 @@ int paxos__on_append(paxos_t *p, const paxos_msg_t *m) {
         match = paxos_ballot_cmp(paxos__log_ballot(&p->log, prev), m->prev_ballot) == 0;
     }
     if (!match) {
-        reply_append(p, m, false, 0);
+        reply_append(p, m, false, 0, true);
         return 0;
     }
     for (uint32_t i = 0; i < m->n_entries; i++) {
@@ -435,13 +443,13 @@ int paxos__on_append(paxos_t *p, const paxos_msg_t *m) {
         PMQ_ASSERT(c <= paxos__log_last(&p->log));
         p->commit = c;
     }
-    reply_append(p, m, true, matched);
+    reply_append(p, m, true, matched, true);
     return 0;
 }
 
 int paxos__on_snapshot(paxos_t *p, const paxos_msg_t *m) {
     if (!accept_master(p, m)) {
-        reply_append(p, m, false, 0);
+        reply_append(p, m, false, 0, false);
         return 0;
     }
     const paxos_snap_meta_t *meta = m->snap;
@@ -473,7 +481,7 @@ int paxos__on_snapshot(paxos_t *p, const paxos_msg_t *m) {
     }
     paxos_msg_t r = *m;
     r.prev_index = meta->index;
-    reply_append(p, &r, true, meta->index);
+    reply_append(p, &r, true, meta->index, true);
     return 0;
 }
 
@@ -500,8 +508,8 @@ int paxos__on_append_resp(paxos_t *p, const paxos_msg_t *m) {
         return 0; /* someone promised a higher ballot: I am no longer master */
     }
     paxos__prog_t *pr = prog_find(p, m->from);
-    if (pr == NULL) {
-        return 0;
+    if (pr == NULL || (!m->ok && m->hb_seq == 0)) {
+        return 0; /* unknown, or an acceptor that does not follow me (reply_append) */
     }
     pr->active = true;
     if (m->hb_seq > pr->hb_acked && m->hb_seq <= p->hb_seq) {

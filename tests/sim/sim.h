@@ -64,6 +64,7 @@ typedef struct sim_opts {
     int64_t drift_ppm_max; /* per-node clock drift bound (default = core epsilon) */
     bool unsafe_single_server_changes;
     bool unsafe_count_fresh_incarnations;
+    bool unsafe_config_above_uncommitted;
     bool no_faults;      /* workload only (throughput) */
     uint32_t clients;
     uint32_t think_min_us; /* client pause between an ack and its next command */

@@ -120,9 +120,39 @@ static int set_voters(sim_world_t *w, uint32_t leader, const paxos_config_t *c,
     return sim_change(w, leader, &chg);
 }
 
+/* A random caught-up learner that does not replace a voter of the same name, or -1. */
+static int pick_learner(sim_world_t *w, const paxos_config_t *c, uint64_t commit) {
+    int cand[PAXOS_LEARNERS_MAX];
+    int n = 0;
+    for (uint8_t i = 0; i < c->n_learners; i++) {
+        bool replaces = false;
+        for (uint8_t k = 0; k < c->n_voters; k++) {
+            replaces = replaces || c->voters[k].id == c->learners[i].id;
+        }
+        if (!replaces && node_caught_up(w, c->learners[i].id, commit)) {
+            cand[n++] = i;
+        }
+    }
+    return n == 0 ? -1 : cand[pmq_rng_below(&w->rng, (uint64_t)n)];
+}
+
+/* A random voter slot other than the acting master's, or -1. */
+static int pick_voter(sim_world_t *w, const paxos_config_t *c, uint32_t leader) {
+    int cand[PAXOS_VOTERS_MAX];
+    int n = 0;
+    for (uint8_t i = 0; i < c->n_voters; i++) {
+        if (c->voters[i].id != leader) {
+            cand[n++] = i;
+        }
+    }
+    return n == 0 ? -1 : cand[pmq_rng_below(&w->rng, (uint64_t)n)];
+}
+
 /* One change per step, in priority order: drop stale learners, admit fresh nodes as
  * learners, replace wiped voters by their new incarnation, then grow or shrink the
- * voter set toward target. */
+ * voter set toward target, or now and then swap a voter for a learner. Which learner
+ * and which voter are drawn at random, so two masters on both sides of a partition
+ * propose diverging changes (docs/PAXOS.md, the stale-config bug). */
 static void operator_change(sim_world_t *w, uint32_t leader, const paxos_status_t *st,
                             uint32_t target) {
     const paxos_config_t *c = &st->config;
@@ -152,31 +182,37 @@ static void operator_change(sim_world_t *w, uint32_t leader, const paxos_status_
             return;
         }
     }
-    if (c->n_voters < target) {
-        for (uint8_t i = 0; i < c->n_learners; i++) {
-            paxos_member_t m = c->learners[i];
-            bool replaces = false;
-            for (uint8_t k = 0; k < c->n_voters; k++) {
-                replaces = replaces || c->voters[k].id == m.id;
-            }
-            if (!replaces && node_caught_up(w, m.id, st->commit)) {
-                (void)set_voters(w, leader, c, -1, &m);
-                return;
-            }
+    int learner = pick_learner(w, c, st->commit);
+    if (c->n_voters < target && learner >= 0) {
+        (void)set_voters(w, leader, c, -1, &c->learners[learner]);
+        return;
+    }
+    int slot = pick_voter(w, c, leader);
+    if (c->n_voters > target && c->n_voters > 1 && slot >= 0) {
+        w->decommission[c->voters[slot].id] = true;
+        (void)set_voters(w, leader, c, slot, NULL);
+        return;
+    }
+    if (c->n_voters == target && learner >= 0 && slot >= 0 && pmq_rng_below(&w->rng, 8) == 0) {
+        w->decommission[c->voters[slot].id] = true;
+        (void)set_voters(w, leader, c, slot, &c->learners[learner]);
+    }
+}
+
+/* Usually the master with a valid lease acts; one time in four any node that believes
+ * it is a serving master does, deposed ones in a minority included. */
+static uint32_t operator_master(sim_world_t *w) {
+    if (pmq_rng_below(&w->rng, 4) != 0) {
+        return sim_leased_leader(w);
+    }
+    uint32_t cand[SIM_NODES_MAX];
+    uint32_t n = 0;
+    for (uint32_t id = 1; id <= w->n_ids; id++) {
+        if (sim_node_up(w, id) && w->nodes[id].role == PAXOS_ROLE_LEADER) {
+            cand[n++] = id;
         }
     }
-    if (c->n_voters > target && c->n_voters > 1) {
-        int slot = -1;
-        for (uint8_t i = 0; i < c->n_voters; i++) {
-            if (c->voters[i].id != leader && (slot < 0 || c->voters[i].id > c->voters[slot].id)) {
-                slot = i;
-            }
-        }
-        if (slot >= 0) {
-            w->decommission[c->voters[slot].id] = true;
-            (void)set_voters(w, leader, c, slot, NULL);
-        }
-    }
+    return n == 0 ? 0 : cand[pmq_rng_below(&w->rng, n)];
 }
 
 /* Scale-up needs pods: keep enough nodes around for the target. */
@@ -192,7 +228,7 @@ static void ensure_nodes(sim_world_t *w) {
 
 void sim_operator_step(sim_world_t *w, uint32_t target) {
     ensure_nodes(w);
-    uint32_t leader = sim_leased_leader(w);
+    uint32_t leader = operator_master(w);
     if (leader == 0) {
         return;
     }
@@ -201,6 +237,11 @@ void sim_operator_step(sim_world_t *w, uint32_t target) {
     if (!st.serving || st.config_index > st.commit || st.config.joint) {
         return;
     }
+    if (leader != sim_leased_leader(w)) {
+        operator_change(w, leader, &st, target); /* a stale view: no bookkeeping */
+        return;
+    }
+    uint64_t changes = w->ctr.config_changes;
     /* Decommissioned members whose removal is committed: the pod goes away. */
     for (uint32_t id = 1; id <= w->n_ids; id++) {
         paxos_member_t me = w->nodes[id].me;
@@ -221,6 +262,16 @@ void sim_operator_step(sim_world_t *w, uint32_t target) {
         }
     }
     operator_change(w, leader, &st, target);
+    /* A state-tied fault: cut the master off right after it took a change while some of
+     * its entries were uncommitted, so the change waits (or, with the protection off,
+     * sits above them) in a suffix the others never see while they move on. */
+    if (w->ctr.config_changes != changes && st.commit < st.last_index && !w->partitioned &&
+        !w->healed_for_good && pmq_rng_chance(&w->rng, 1, 3)) {
+        w->ctr.partitions++;
+        w->last_fault_us = w->now;
+        sim_isolate(w, leader, true);
+        sim_trace(w, "partition: n%u isolated with a change waiting", leader);
+    }
 }
 
 /* ---- the fault schedule ---- */
@@ -376,6 +427,7 @@ void sim_final_check(sim_world_t *w, uint64_t liveness_us) {
         return;
     }
     sim_heal_all(w);
+    w->healed_for_good = true;
     sim_trace(w, "final: all faults healed");
     uint64_t start = w->now;
     uint32_t leader = 0;

@@ -4,13 +4,15 @@
  *    first value any node applied at that index);
  *  - state-machine safety: the state hash after index i is the same on every node,
  *    including nodes that restored a snapshot;
- *  - lease exclusivity: at most one node holds a valid lease at any simulated instant;
+ *  - lease exclusivity: at most one node holds a valid lease at any simulated instant,
+ *    and while one does no node is master of a higher ballot;
  *  - election safety (one master per ballot) and leader completeness (a new master's
  *    log holds every chosen entry: this is what catches amnesia and reconfiguration
  *    bugs the moment the bad master is elected);
  *  - acknowledged commands: durable on a quorum when acknowledged, chosen forever;
  *  - durability discipline: no PROMISE or APPEND_RESP ok before the durable layer
  *    holds what it vouches for; promised ballots never decrease per incarnation;
+ *  - log matching: one value per (index, ballot) over every write of the run;
  *  - one genesis; the cores' own safety alarm counters stay zero. */
 #include <stdlib.h>
 
@@ -72,6 +74,51 @@ static void trace_config(sim_world_t *w, sim_node_t *n, const paxos_entry_t *e) 
     }
     sim_trace(w, "chosen %llu %s %s", (unsigned long long)e->index,
               paxos_entry_type_name(e->type), buf);
+}
+
+static uint64_t ibv_slot(const sim_world_t *w, uint64_t index, paxos_ballot_t b) {
+    uint64_t h = index * 0x9e3779b97f4a7c15ull ^ b.round * 0xbf58476d1ce4e5b9ull ^ b.rank;
+    h ^= h >> 31;
+    return h & (w->cap_ibv - 1);
+}
+
+static sim_ibv_t *ibv_find(sim_world_t *w, uint64_t index, paxos_ballot_t b) {
+    for (uint64_t s = ibv_slot(w, index, b);; s = (s + 1) & (w->cap_ibv - 1)) {
+        sim_ibv_t *x = &w->ibv[s];
+        if (x->index == 0 || (x->index == index && paxos_ballot_cmp(x->ballot, b) == 0)) {
+            return x;
+        }
+    }
+}
+
+/* Log matching (§6.2 item 3): one (index, ballot) pair names one value, on every node
+ * and in every incarnation, for the whole run. A ballot reused with another value (two
+ * incarnations leading one ballot, a master rewriting its own entry) fails here even
+ * when nothing at that index was ever chosen. */
+void sim__on_written(sim_world_t *w, sim_node_t *n, const paxos_entry_t *e) {
+    if ((w->n_ibv + 1) * 2 > w->cap_ibv) {
+        sim_ibv_t *old = w->ibv;
+        size_t old_cap = w->cap_ibv;
+        w->cap_ibv = old_cap ? old_cap * 2 : 4096;
+        w->ibv = calloc(w->cap_ibv, sizeof(sim_ibv_t));
+        PMQ_ASSERT(w->ibv != NULL);
+        for (size_t i = 0; i < old_cap; i++) {
+            if (old[i].index != 0) {
+                *ibv_find(w, old[i].index, old[i].ballot) = old[i];
+            }
+        }
+        free(old);
+    }
+    uint64_t v = sim__value_hash(e->type, e->data);
+    sim_ibv_t *x = ibv_find(w, e->index, e->ballot);
+    if (x->index == 0) {
+        *x = (sim_ibv_t){e->index, e->ballot, v};
+        w->n_ibv++;
+    } else if (x->value != v) {
+        sim_fail(w, "log matching: n%u wrote another %s at %llu in ballot (%llu,%u)", n->id,
+                 paxos_entry_type_name(e->type), (unsigned long long)e->index,
+                 (unsigned long long)e->ballot.round, e->ballot.rank);
+    }
 }
 
 void sim__on_applied(sim_world_t *w, sim_node_t *n, const paxos_entry_t *e) {
@@ -294,6 +341,26 @@ void sim__check_after_event(sim_world_t *w) {
                      (unsigned long long)n->last_commit, (unsigned long long)st.commit);
         }
         n->last_commit = st.commit;
+    }
+    /* What a lease promises (CLUSTER §2.8): while it is valid, no other node becomes a
+     * master in a higher ballot, so nothing can be chosen behind the lease holder. */
+    if (leased != 0 && !w->failed) {
+        paxos_status_t ls;
+        paxos_status(w->nodes[leased].p, &ls);
+        for (uint32_t i = 1; i <= w->n_ids; i++) {
+            sim_node_t *n = &w->nodes[i];
+            if (i == leased || !n->exists || !n->up || n->role != PAXOS_ROLE_LEADER) {
+                continue;
+            }
+            paxos_status_t st;
+            paxos_status(n->p, &st);
+            if (paxos_ballot_cmp(st.ballot, ls.ballot) > 0) {
+                sim_fail(w, "n%u is master of (%llu,%u) while n%u's lease for (%llu,%u) is valid",
+                         i, (unsigned long long)st.ballot.round, st.ballot.rank, leased,
+                         (unsigned long long)ls.ballot.round, ls.ballot.rank);
+                break;
+            }
+        }
     }
     if (w->genesis_count > 1) {
         sim_fail(w, "genesis proposed %u times", w->genesis_count);

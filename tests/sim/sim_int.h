@@ -100,6 +100,12 @@ typedef struct sim_ack {
     uint64_t hash;
 } sim_ack_t;
 
+typedef struct sim_ibv {
+    uint64_t index; /* 0 = empty slot */
+    paxos_ballot_t ballot;
+    uint64_t value;
+} sim_ibv_t;
+
 struct sim_world {
     sim_opts_t o;
     pmq_rng_t rng;
@@ -113,6 +119,7 @@ struct sim_world {
     bool blocked[SIM_NODES_MAX + 1][SIM_NODES_MAX + 1];
     uint32_t drop_next[SIM_NODES_MAX + 1][SIM_NODES_MAX + 1];
     bool partitioned;
+    bool healed_for_good; /* sim_final_check: no new faults from here on */
     /* network and disk parameters, drawn per seed */
     uint32_t drop_ppm;
     uint32_t dup_ppm;
@@ -132,6 +139,9 @@ struct sim_world {
     uint64_t *acked;      /* value hash acknowledged to a client at this index */
     paxos_ballot_t *chosen_ballot; /* lowest entry ballot any node applied it with */
     uint64_t max_chosen;
+    sim_ibv_t *ibv; /* (index, ballot) -> value of every entry ever written, §6.2 item 3 */
+    size_t cap_ibv;
+    size_t n_ibv;
     sim_leadership_t *leaderships;
     size_t n_leaderships;
     size_t cap_leaderships;
@@ -172,6 +182,7 @@ bool sim__durable_has(const sim_node_t *n, uint64_t index, uint64_t hash);
 /* sim_check.c */
 void sim__check_after_event(sim_world_t *w);
 void sim__on_applied(sim_world_t *w, sim_node_t *n, const paxos_entry_t *e);
+void sim__on_written(sim_world_t *w, sim_node_t *n, const paxos_entry_t *e);
 void sim__on_snapshot_installed(sim_world_t *w, sim_node_t *n, uint64_t index);
 void sim__on_leader(sim_world_t *w, sim_node_t *n);
 void sim__on_send(sim_world_t *w, sim_node_t *n, const paxos_msg_t *m);

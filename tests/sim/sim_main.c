@@ -25,7 +25,8 @@ static void usage(FILE *out) {
             "  --trace            print every event, message and role change\n"
             "  --quiet            print only failures and the summary\n"
             "  --stats            measure failover/heal latency and commit throughput\n"
-            "  --unsafe-count-fresh-incarnations, --unsafe-single-server-changes\n"
+            "  --unsafe-count-fresh-incarnations, --unsafe-single-server-changes,\n"
+            "  --unsafe-config-above-uncommitted\n"
             "                     switch a protection off in every core (the checker must\n"
             "                     then find violations)\n"
             "  --script FILE      run a scenario file (repeatable); --rewrite regenerates\n"
@@ -313,6 +314,8 @@ static int parse_args(int argc, char **argv, cli_t *c) {
             c->o.unsafe_single_server_changes = true;
         } else if (strcmp(a, "--unsafe-count-fresh-incarnations") == 0) {
             c->o.unsafe_count_fresh_incarnations = true;
+        } else if (strcmp(a, "--unsafe-config-above-uncommitted") == 0) {
+            c->o.unsafe_config_above_uncommitted = true;
         } else if (v == NULL) {
             ok = false;
         } else if (strcmp(a, "--seed") == 0 && (ok = parse_u64(v, &c->a))) {

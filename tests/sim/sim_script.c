@@ -8,7 +8,8 @@
  * --rewrite regenerates the trace; review the diff before committing it.
  *
  * Commands (node ids are numbers; "leader" means the current serving master):
- *   option unsafe_single_server_changes | unsafe_count_fresh_incarnations | seed N
+ *   option unsafe_single_server_changes | unsafe_count_fresh_incarnations |
+ *          unsafe_config_above_uncommitted | seed N
  *   add-nodes N | bootstrap ID... | tick N | stabilize | campaign ID | run-until-master ID
  *   propose ID|leader VALUE | transfer ID TARGET | add-learner ID|leader NODE
  *   set-voters ID|leader NODE... | crash ID | restart ID | restart-empty ID | remove ID
@@ -211,6 +212,8 @@ static bool exec(script_t *s, char **v, int n) {
             s->o.unsafe_single_server_changes = true;
         } else if (strcmp(v[1], "unsafe_count_fresh_incarnations") == 0) {
             s->o.unsafe_count_fresh_incarnations = true;
+        } else if (strcmp(v[1], "unsafe_config_above_uncommitted") == 0) {
+            s->o.unsafe_config_above_uncommitted = true;
         } else if (strcmp(v[1], "seed") == 0 && n == 3) {
             s->o.seed = strtoull(v[2], NULL, 0);
         } else {

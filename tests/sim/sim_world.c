@@ -333,6 +333,7 @@ static void queue_write(sim_world_t *w, sim_node_t *n, const paxos_batch_t *b) {
         wr->ents[i] = b->entries[i];
         wr->ents[i].data = pmq_slice(xdup(b->entries[i].data.ptr, b->entries[i].data.len),
                                      b->entries[i].data.len);
+        sim__on_written(w, n, &b->entries[i]);
     }
     schedule_fsync(w, n);
 }
@@ -533,6 +534,7 @@ static void node_boot(sim_world_t *w, sim_node_t *n, bool restore) {
     cfg.self = n->me;
     cfg.unsafe_single_server_changes = w->o.unsafe_single_server_changes;
     cfg.unsafe_count_fresh_incarnations = w->o.unsafe_count_fresh_incarnations;
+    cfg.unsafe_config_above_uncommitted = w->o.unsafe_config_above_uncommitted;
     cfg.log_entries_max = 20000;
     cfg.snapshot_bytes_max = 1024 * 1024;
     pmq_rng_seed(&n->rng, w->o.seed * 1000003u + n->id * 7919u + n->gen * 104729u + n->life);
@@ -931,6 +933,7 @@ void sim_world_free(sim_world_t *w) {
     free(w->state_hash);
     free(w->acked);
     free(w->chosen_ballot);
+    free(w->ibv);
     free(w->leaderships);
     free(w->acks);
     free(w);

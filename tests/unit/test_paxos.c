@@ -604,6 +604,132 @@ static void test_barrier_before_change(void **state) {
     test_free(net);
 }
 
+/* An acceptor that promised ballot (5,3) to one incarnation of n3 refuses an APPEND of
+ * the same ballot from another incarnation, and says it does not follow it (hb_seq 0):
+ * the master must not count that refusal toward its lease or CheckQuorum. */
+static void test_refusal_of_other_incarnation_is_not_a_lease_ack(void **state) {
+    (void)state;
+    tnet_t *net = test_malloc(sizeof(*net));
+    net_init(net, 3);
+    paxos_t *p = net->n[2].p;
+    for (uint32_t t = 0; t <= net->base.lease_ticks; t++) {
+        paxos_tick(p);
+    }
+    paxos_msg_t prep = {0};
+    prep.type = PAXOS_MSG_PREPARE;
+    prep.from = net->n[3].me;
+    prep.to = net->n[2].me;
+    prep.ballot = (paxos_ballot_t){5, 3};
+    prep.from_index = 1;
+    assert_int_equal(paxos_step(p, &prep), 0);
+    paxos_batch_t b;
+    assert_true(paxos_ready(p, &b));
+    uint64_t seq = b.seq;
+    paxos_advance(p, &b);
+    paxos_persisted(p, seq);
+    assert_true(paxos_ready(p, &b)); /* the promise, now durable */
+    paxos_advance(p, &b);
+    paxos_msg_t app = {0};
+    app.type = PAXOS_MSG_APPEND;
+    app.from = member_of(3, 2); /* n3 after an empty-disk restart */
+    app.to = net->n[2].me;
+    app.ballot = (paxos_ballot_t){5, 3};
+    app.hb_seq = 7;
+    assert_int_equal(paxos_step(p, &app), 0);
+    assert_true(paxos_ready(p, &b));
+    assert_int_equal(b.n_msgs, 1);
+    assert_int_equal(b.msgs[0].type, PAXOS_MSG_APPEND_RESP);
+    assert_false(b.msgs[0].ok);
+    assert_int_equal(b.msgs[0].hb_seq, 0);
+    assert_int_equal(b.msgs[0].reject_index, 0);
+    paxos_advance(p, &b);
+    app.from = net->n[3].me; /* the incarnation it promised: followed, acked */
+    assert_int_equal(paxos_step(p, &app), 0);
+    int acks = 0;
+    while (paxos_ready(p, &b)) {
+        for (size_t i = 0; i < b.n_msgs; i++) {
+            assert_true(b.msgs[i].ok);
+            assert_int_equal(b.msgs[i].hb_seq, 7);
+            acks++;
+        }
+        seq = b.seq;
+        paxos_advance(p, &b);
+        paxos_persisted(p, seq);
+    }
+    assert_int_equal(acks, 1);
+    net_close(net);
+    test_free(net);
+}
+
+/* A config entry only above a committed prefix (paxos_change.c, the stale-config bug):
+ * with a command uncommitted, a change waits, new commands get PMQ_EAGAIN, and the
+ * config entry is appended right after the command commits, directly above it. */
+static void test_config_waits_for_committed_prefix(void **state) {
+    (void)state;
+    tnet_t *net = test_malloc(sizeof(*net));
+    net_init(net, 4);
+    bootstrap(net, 3);
+    int l = wait_leader(net, 600);
+    assert_int_not_equal(l, 0);
+    ticks(net, 20);
+    int f = l % 3 + 1;
+    int g = f % 3 + 1;
+    isolate(net, f, true);
+    isolate(net, g, true);
+    uint64_t cmd_idx;
+    assert_int_equal(paxos_propose(net->n[l].p, PMQ_SLICE_LIT("pending"), &cmd_idx), 0);
+    drain(net);
+    paxos_status_t st;
+    paxos_status(net->n[l].p, &st);
+    assert_true(st.commit < cmd_idx); /* nobody can ack it */
+    paxos_change_t add = {0};
+    add.kind = PAXOS_CHANGE_ADD_LEARNER;
+    add.member = net->n[4].me;
+    assert_int_equal(paxos_propose_change(net->n[l].p, &add), 0); /* taken, waiting */
+    paxos_status(net->n[l].p, &st);
+    assert_int_equal(st.last_index, cmd_idx); /* not appended above the pending command */
+    uint64_t idx;
+    assert_int_equal(paxos_propose(net->n[l].p, PMQ_SLICE_LIT("more"), &idx), PMQ_EAGAIN);
+    assert_int_equal(paxos_propose_change(net->n[l].p, &add), PMQ_EAGAIN); /* one change */
+    isolate(net, f, false);
+    isolate(net, g, false);
+    ticks(net, 30);
+    paxos_status(net->n[l].p, &st);
+    assert_int_equal(st.role, PAXOS_ROLE_LEADER);
+    assert_true(paxos_config_is_learner(&st.config, net->n[4].me));
+    assert_int_equal(st.config_index, cmd_idx + 1);
+    assert_true(st.commit >= st.config_index);
+    assert_int_equal(paxos_propose(net->n[l].p, PMQ_SLICE_LIT("after"), &idx), 0);
+    net_close(net);
+    test_free(net);
+}
+
+/* A master deposed while its change waits drops it: nothing is appended later. */
+static void test_waiting_change_dropped_on_step_down(void **state) {
+    (void)state;
+    tnet_t *net = test_malloc(sizeof(*net));
+    net_init(net, 4);
+    bootstrap(net, 3);
+    int l = wait_leader(net, 600);
+    assert_int_not_equal(l, 0);
+    ticks(net, 20);
+    isolate(net, l, true);
+    uint64_t cmd_idx;
+    assert_int_equal(paxos_propose(net->n[l].p, PMQ_SLICE_LIT("lost"), &cmd_idx), 0);
+    paxos_change_t add = {0};
+    add.kind = PAXOS_CHANGE_ADD_LEARNER;
+    add.member = net->n[4].me;
+    assert_int_equal(paxos_propose_change(net->n[l].p, &add), 0);
+    ticks(net, 400); /* CheckQuorum steps it down; the others elect a master */
+    paxos_status_t st;
+    paxos_status(net->n[l].p, &st);
+    assert_int_not_equal(st.role, PAXOS_ROLE_LEADER);
+    assert_int_equal(st.last_index, cmd_idx);
+    assert_false(paxos_config_is_learner(&st.config, net->n[4].me));
+    net_close(net);
+    test_free(net);
+}
+
 /* Learner join then joint consensus 3 -> 4 voters (§1.4 rule 3, §3.2 rules 4-5). */
 static void test_learner_then_joint_promotion(void **state) {
     (void)state;
@@ -939,6 +1065,9 @@ static void test_config_validation(void **state) {
     cfg.unsafe_count_fresh_incarnations = true; /* never in a production build */
     assert_int_equal(paxos_new(&cfg, NULL, &rng, &p), PMQ_EINVAL);
     cfg.unsafe_count_fresh_incarnations = false;
+    cfg.unsafe_config_above_uncommitted = true;
+    assert_int_equal(paxos_new(&cfg, NULL, &rng, &p), PMQ_EINVAL);
+    cfg.unsafe_config_above_uncommitted = false;
     cfg.lease_ticks = cfg.election_ticks; /* L must be < T (§2.8) */
     assert_int_equal(paxos_new(&cfg, NULL, &rng, &p), PMQ_EINVAL);
     paxos_cfg_defaults(&cfg);
@@ -973,6 +1102,9 @@ int main(void) {
         cmocka_unit_test(test_restart_refuses_prepare_for_a_lease),
         cmocka_unit_test(test_append_ack_waits_for_durability),
         cmocka_unit_test(test_barrier_before_change),
+        cmocka_unit_test(test_refusal_of_other_incarnation_is_not_a_lease_ack),
+        cmocka_unit_test(test_config_waits_for_committed_prefix),
+        cmocka_unit_test(test_waiting_change_dropped_on_step_down),
         cmocka_unit_test(test_learner_then_joint_promotion),
         cmocka_unit_test(test_transfer),
         cmocka_unit_test(test_snapshot_catch_up),
