@@ -369,7 +369,7 @@ void paxos_tick(paxos_t *p);
 /* Proposes a CMD entry on the master (data is copied). On success *index_out is the
  * entry's index; the command is chosen once a committed[] batch contains that index
  * with these bytes. Errors: PMQ_ENOTLEADER, PMQ_EAGAIN (a new master before its own
- * NOOP committed, a transfer in progress, or a config entry waiting for the entries
+ * NOOP committed, a transfer in progress, or a config change waiting for the entries
  * below it to commit: retry after the next batch), PMQ_EFULL (uncommitted_max or the log
  * bound reached: back off), PMQ_ETOOBIG (data > entry_bytes_max). */
 PMQ_MUST_USE int paxos_propose(paxos_t *p, pmq_slice_t data, uint64_t *index_out);
@@ -392,8 +392,10 @@ typedef struct paxos_change {
  * SET_VOTERS appends CONFIG_JOINT; the master appends CONFIG_FINAL itself when the
  * joint entry commits. A config entry is only ever appended directly above a committed
  * prefix (commit == last; docs/PAXOS.md §3): if commands are uncommitted the change is
- * taken (0) and waits for them, new proposals get PMQ_EAGAIN meanwhile (about one
- * round trip), and a master that steps down first drops it. Errors: PMQ_ENOTLEADER, PMQ_EAGAIN (barrier or a change in
+ * refused with PMQ_EAGAIN and new proposals are held (PMQ_EAGAIN) until they commit,
+ * about one round trip, so retrying the change after the next batch succeeds; nothing
+ * of the refused change is kept. CONFIG_FINAL waits the same way inside the core.
+ * Errors: PMQ_ENOTLEADER, PMQ_EAGAIN (barrier or a change in
  * flight: retry later), PMQ_EINVAL (unknown member, duplicate, empty or oversized
  * voter set, a voter that is not a learner yet), PMQ_EFULL. */
 PMQ_MUST_USE int paxos_propose_change(paxos_t *p, const paxos_change_t *chg);

@@ -12,8 +12,12 @@
  * stale_config_unsafe). With the rule, every config entry anywhere is one step from the
  * config of a chosen prefix, so its quorums intersect those of the config really in
  * force there, and a higher-ballot value at its index always overrides it in recovery.
- * While such an entry waits, paxos_propose answers PMQ_EAGAIN so the commit index
- * catches up within about one round trip even under load.
+ * A change asked for above uncommitted entries is refused with PMQ_EAGAIN and raises a
+ * barrier: new proposals get PMQ_EAGAIN until commit == last, about one round trip even
+ * under load, so the caller's retry succeeds. The change is not kept: it was checked
+ * against the membership of the moment, and appending it seconds later (after a
+ * partition) could promote a learner that has since lost its disk. CONFIG_FINAL, which
+ * follows from the committed joint entry alone, waits in the core instead.
  *
  * The unsafe switches exist only so the simulator can show that the checker catches
  * the bugs these rules prevent. */
@@ -53,17 +57,10 @@ static int append_config(paxos_t *p, uint8_t type, const paxos_config_t *cfg) {
     return rc;
 }
 
-/* Appends a config entry now when nothing below it is uncommitted, else keeps it until
- * paxos__after_commit_config sees commit == last. */
-static int queue_config(paxos_t *p, uint8_t type, const paxos_config_t *cfg) {
-    PMQ_ASSERT(p->chg_type == 0);
-    if (p->commit == paxos__log_last(&p->log) || p->cfg.unsafe_config_above_uncommitted ||
-        p->cfg.unsafe_single_server_changes) { /* Ongaro's scenario needs the bare Raft rule */
-        return append_config(p, type, cfg);
-    }
-    p->chg_type = type;
-    p->chg_conf = *cfg;
-    return 0;
+/* Whether a config entry may be appended now: nothing below it is uncommitted. */
+static bool prefix_committed(const paxos_t *p) {
+    return p->commit == paxos__log_last(&p->log) || p->cfg.unsafe_config_above_uncommitted ||
+           p->cfg.unsafe_single_server_changes; /* Ongaro's scenario needs the bare Raft rule */
 }
 
 /* Number of voters in exactly one of the two sets (by exact member). */
@@ -161,7 +158,11 @@ int paxos_propose_change(paxos_t *p, const paxos_change_t *chg) {
     if (!paxos_config_is_valid(&next)) {
         return PMQ_EINVAL;
     }
-    return queue_config(p, type, &next);
+    if (!prefix_committed(p)) {
+        p->chg_barrier = true; /* hold proposals until commit == last, then retry */
+        return PMQ_EAGAIN;
+    }
+    return append_config(p, type, &next);
 }
 
 /* Called by the master after its commit index may have moved: a committed joint
@@ -170,6 +171,9 @@ int paxos_propose_change(paxos_t *p, const paxos_change_t *chg) {
 void paxos__after_commit_config(paxos_t *p, uint64_t old_commit) {
     if (p->role != PAXOS_ROLE_LEADER) {
         return;
+    }
+    if (p->commit == paxos__log_last(&p->log)) {
+        p->chg_barrier = false;
     }
     if (p->chg_type != 0) {
         PMQ_ASSERT(p->conf_index <= p->commit);
@@ -188,7 +192,12 @@ void paxos__after_commit_config(paxos_t *p, uint64_t old_commit) {
         next.n_voters = next.n_new;
         next.n_new = 0;
         next.joint = false;
-        (void)!queue_config(p, PAXOS_ENTRY_CONFIG_FINAL, &next); /* retried next time */
+        if (prefix_committed(p)) {
+            (void)!append_config(p, PAXOS_ENTRY_CONFIG_FINAL, &next); /* retried next time */
+        } else {
+            p->chg_type = PAXOS_ENTRY_CONFIG_FINAL;
+            p->chg_conf = next;
+        }
         return;
     }
     if (p->conf_index <= old_commit) {

@@ -96,6 +96,7 @@ void paxos__become_leader(paxos_t *p) {
     p->lease_revoked = false;
     p->transfer_to = 0;
     p->chg_type = 0;
+    p->chg_barrier = false;
     p->hb_seq = 1;
     p->hb_sent[1 % PAXOS__HB_RING] = p->now;
     p->hb_due = true;
@@ -126,6 +127,7 @@ void paxos__step_down(paxos_t *p) {
     p->lease_revoked = false;
     p->transfer_to = 0;
     p->chg_type = 0;
+    p->chg_barrier = false;
     p->n_prog = 0;
     p->leader = (paxos_member_t){0};
     paxos__reset_election(p);

@@ -153,7 +153,7 @@ static int pick_voter(sim_world_t *w, const paxos_config_t *c, uint32_t leader) 
  * voter set toward target, or now and then swap a voter for a learner. Which learner
  * and which voter are drawn at random, so two masters on both sides of a partition
  * propose diverging changes (docs/PAXOS.md, the stale-config bug). */
-static void operator_change(sim_world_t *w, uint32_t leader, const paxos_status_t *st,
+static bool operator_change(sim_world_t *w, uint32_t leader, const paxos_status_t *st,
                             uint32_t target) {
     const paxos_config_t *c = &st->config;
     for (uint8_t i = 0; i < c->n_learners; i++) {
@@ -161,7 +161,7 @@ static void operator_change(sim_world_t *w, uint32_t leader, const paxos_status_
         if (!sim_node_exists(w, m.id) || !paxos_member_eq(w->nodes[m.id].me, m)) {
             paxos_change_t chg = {.kind = PAXOS_CHANGE_REMOVE_LEARNER, .member = m};
             (void)sim_change(w, leader, &chg);
-            return;
+            return true;
         }
     }
     for (uint32_t id = 1; id <= w->n_ids; id++) {
@@ -170,7 +170,7 @@ static void operator_change(sim_world_t *w, uint32_t leader, const paxos_status_
             !paxos_config_is_learner(c, me) && c->n_learners < PAXOS_LEARNERS_MAX) {
             paxos_change_t chg = {.kind = PAXOS_CHANGE_ADD_LEARNER, .member = me};
             (void)sim_change(w, leader, &chg);
-            return;
+            return true;
         }
     }
     for (uint8_t i = 0; i < c->n_voters; i++) {
@@ -179,24 +179,30 @@ static void operator_change(sim_world_t *w, uint32_t leader, const paxos_status_
         if (!paxos_member_eq(cur, c->voters[i]) && sim_node_exists(w, id) &&
             paxos_config_is_learner(c, cur) && node_caught_up(w, id, st->commit)) {
             (void)set_voters(w, leader, c, i, &cur);
-            return;
+            return true;
         }
     }
     int learner = pick_learner(w, c, st->commit);
     if (c->n_voters < target && learner >= 0) {
         (void)set_voters(w, leader, c, -1, &c->learners[learner]);
-        return;
+        return true;
     }
     int slot = pick_voter(w, c, leader);
     if (c->n_voters > target && c->n_voters > 1 && slot >= 0) {
-        w->decommission[c->voters[slot].id] = true;
-        (void)set_voters(w, leader, c, slot, NULL);
-        return;
+        uint32_t gone = c->voters[slot].id;
+        if (set_voters(w, leader, c, slot, NULL) == 0) {
+            w->decommission[gone] = true;
+        }
+        return true;
     }
     if (c->n_voters == target && learner >= 0 && slot >= 0 && pmq_rng_below(&w->rng, 8) == 0) {
-        w->decommission[c->voters[slot].id] = true;
-        (void)set_voters(w, leader, c, slot, &c->learners[learner]);
+        uint32_t gone = c->voters[slot].id;
+        if (set_voters(w, leader, c, slot, &c->learners[learner]) == 0) {
+            w->decommission[gone] = true;
+        }
+        return true;
     }
+    return false;
 }
 
 /* Usually the master with a valid lease acts; one time in four any node that believes
@@ -238,10 +244,9 @@ void sim_operator_step(sim_world_t *w, uint32_t target) {
         return;
     }
     if (leader != sim_leased_leader(w)) {
-        operator_change(w, leader, &st, target); /* a stale view: no bookkeeping */
+        (void)operator_change(w, leader, &st, target); /* a stale view: no bookkeeping */
         return;
     }
-    uint64_t changes = w->ctr.config_changes;
     /* Decommissioned members whose removal is committed: the pod goes away. */
     for (uint32_t id = 1; id <= w->n_ids; id++) {
         paxos_member_t me = w->nodes[id].me;
@@ -261,16 +266,17 @@ void sim_operator_step(sim_world_t *w, uint32_t target) {
             w->wiped_voter = 0;
         }
     }
-    operator_change(w, leader, &st, target);
-    /* A state-tied fault: cut the master off right after it took a change while some of
-     * its entries were uncommitted, so the change waits (or, with the protection off,
-     * sits above them) in a suffix the others never see while they move on. */
-    if (w->ctr.config_changes != changes && st.commit < st.last_index && !w->partitioned &&
-        !w->healed_for_good && pmq_rng_chance(&w->rng, 1, 3)) {
+    bool tried = operator_change(w, leader, &st, target);
+    /* A state-tied fault: cut the master off right after it was asked for a change while
+     * some of its entries were uncommitted, so its proposals stay held (or, with the
+     * protection off, the change sits above them) in a suffix the others never see
+     * while they move on. */
+    if (tried && st.commit < st.last_index && !w->partitioned && !w->healed_for_good &&
+        pmq_rng_chance(&w->rng, 1, 3)) {
         w->ctr.partitions++;
         w->last_fault_us = w->now;
         sim_isolate(w, leader, true);
-        sim_trace(w, "partition: n%u isolated with a change waiting", leader);
+        sim_trace(w, "partition: n%u isolated with a change asked for", leader);
     }
 }
 

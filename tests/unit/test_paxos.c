@@ -662,8 +662,9 @@ static void test_refusal_of_other_incarnation_is_not_a_lease_ack(void **state) {
 }
 
 /* A config entry only above a committed prefix (paxos_change.c, the stale-config bug):
- * with a command uncommitted, a change waits, new commands get PMQ_EAGAIN, and the
- * config entry is appended right after the command commits, directly above it. */
+ * with a command uncommitted, a change is refused with PMQ_EAGAIN and new commands are
+ * held; once the command commits they flow again and the retried change lands directly
+ * above it. */
 static void test_config_waits_for_committed_prefix(void **state) {
     (void)state;
     tnet_t *net = test_malloc(sizeof(*net));
@@ -685,27 +686,30 @@ static void test_config_waits_for_committed_prefix(void **state) {
     paxos_change_t add = {0};
     add.kind = PAXOS_CHANGE_ADD_LEARNER;
     add.member = net->n[4].me;
-    assert_int_equal(paxos_propose_change(net->n[l].p, &add), 0); /* taken, waiting */
+    assert_int_equal(paxos_propose_change(net->n[l].p, &add), PMQ_EAGAIN);
     paxos_status(net->n[l].p, &st);
-    assert_int_equal(st.last_index, cmd_idx); /* not appended above the pending command */
+    assert_int_equal(st.last_index, cmd_idx); /* nothing appended above the command */
     uint64_t idx;
     assert_int_equal(paxos_propose(net->n[l].p, PMQ_SLICE_LIT("more"), &idx), PMQ_EAGAIN);
-    assert_int_equal(paxos_propose_change(net->n[l].p, &add), PMQ_EAGAIN); /* one change */
     isolate(net, f, false);
     isolate(net, g, false);
     ticks(net, 30);
     paxos_status(net->n[l].p, &st);
     assert_int_equal(st.role, PAXOS_ROLE_LEADER);
+    assert_true(st.commit >= cmd_idx);
+    assert_false(paxos_config_is_learner(&st.config, net->n[4].me)); /* not kept */
+    assert_int_equal(paxos_propose_change(net->n[l].p, &add), 0);
+    paxos_status(net->n[l].p, &st);
     assert_true(paxos_config_is_learner(&st.config, net->n[4].me));
     assert_int_equal(st.config_index, cmd_idx + 1);
-    assert_true(st.commit >= st.config_index);
     assert_int_equal(paxos_propose(net->n[l].p, PMQ_SLICE_LIT("after"), &idx), 0);
     net_close(net);
     test_free(net);
 }
 
-/* A master deposed while its change waits drops it: nothing is appended later. */
-static void test_waiting_change_dropped_on_step_down(void **state) {
+/* The barrier a refused change raises ends with the master's step-down: the next
+ * master takes proposals, and nothing of the change was appended anywhere. */
+static void test_refused_change_leaves_nothing(void **state) {
     (void)state;
     tnet_t *net = test_malloc(sizeof(*net));
     net_init(net, 4);
@@ -719,13 +723,23 @@ static void test_waiting_change_dropped_on_step_down(void **state) {
     paxos_change_t add = {0};
     add.kind = PAXOS_CHANGE_ADD_LEARNER;
     add.member = net->n[4].me;
-    assert_int_equal(paxos_propose_change(net->n[l].p, &add), 0);
+    assert_int_equal(paxos_propose_change(net->n[l].p, &add), PMQ_EAGAIN);
     ticks(net, 400); /* CheckQuorum steps it down; the others elect a master */
     paxos_status_t st;
     paxos_status(net->n[l].p, &st);
     assert_int_not_equal(st.role, PAXOS_ROLE_LEADER);
     assert_int_equal(st.last_index, cmd_idx);
-    assert_false(paxos_config_is_learner(&st.config, net->n[4].me));
+    isolate(net, l, false);
+    int m = wait_leader(net, 600);
+    assert_int_not_equal(m, 0);
+    ticks(net, 30);
+    m = leader_of(net);
+    uint64_t idx;
+    assert_int_equal(paxos_propose(net->n[m].p, PMQ_SLICE_LIT("next"), &idx), 0);
+    for (int i = 1; i <= 3; i++) {
+        paxos_status(net->n[i].p, &st);
+        assert_false(paxos_config_is_learner(&st.config, net->n[4].me));
+    }
     net_close(net);
     test_free(net);
 }
@@ -739,6 +753,7 @@ static void test_learner_then_joint_promotion(void **state) {
     int l = wait_leader(net, 600);
     assert_int_not_equal(l, 0);
     propose(net, l, "before");
+    ticks(net, 10); /* a change goes only above a committed prefix */
     paxos_change_t chg = {0};
     chg.kind = PAXOS_CHANGE_SET_VOTERS;
     chg.n_voters = 4;
@@ -1104,7 +1119,7 @@ int main(void) {
         cmocka_unit_test(test_barrier_before_change),
         cmocka_unit_test(test_refusal_of_other_incarnation_is_not_a_lease_ack),
         cmocka_unit_test(test_config_waits_for_committed_prefix),
-        cmocka_unit_test(test_waiting_change_dropped_on_step_down),
+        cmocka_unit_test(test_refused_change_leaves_nothing),
         cmocka_unit_test(test_learner_then_joint_promotion),
         cmocka_unit_test(test_transfer),
         cmocka_unit_test(test_snapshot_catch_up),
