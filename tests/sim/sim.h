@@ -65,6 +65,7 @@ typedef struct sim_opts {
     bool unsafe_single_server_changes;
     bool unsafe_count_fresh_incarnations;
     bool unsafe_config_above_uncommitted;
+    bool unsafe_tick_per_callback; /* driver bug: one tick per timer callback after a stall */
     bool no_faults;      /* workload only (throughput) */
     uint32_t clients;
     uint32_t think_min_us; /* client pause between an ack and its next command */
@@ -103,6 +104,12 @@ void sim_isolate(sim_world_t *w, uint32_t id, bool isolated);
 void sim_heal(sim_world_t *w);
 void sim_drop_next(sim_world_t *w, uint32_t from, uint32_t to, uint32_t count);
 void sim_set_drift(sim_world_t *w, uint32_t id, int64_t ppm);
+/* Stops the node's process for us of real time (SIGSTOP, a VM pause): its events wait,
+ * its clock runs on; on resume the driver catches up the missed ticks before anything
+ * else (or, with unsafe_tick_per_callback, delivers one tick like a bare libuv timer). */
+void sim_pause(sim_world_t *w, uint32_t id, uint64_t us);
+/* Delivers a copy of a message sent earlier in the run again now (CLUSTER S14). */
+void sim_replay_old(sim_world_t *w);
 /* Fixes one node's fsync latency (0 restores the world's distribution). */
 void sim_set_fsync(sim_world_t *w, uint32_t id, uint32_t us);
 /* Snapshots the state machine at its applied index and compacts the log. */
@@ -140,6 +147,8 @@ typedef struct sim_counters {
     uint64_t config_changes;
     uint64_t transfers;
     uint64_t snapshots_sent;
+    uint64_t pauses;
+    uint64_t replays;
 } sim_counters_t;
 void sim_get_counters(const sim_world_t *w, sim_counters_t *c);
 

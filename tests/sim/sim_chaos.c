@@ -385,6 +385,19 @@ void sim_chaos_step(sim_world_t *w) {
         w->target_voters = w->target_voters == 5 ? 3 : 5;
         sim_trace(w, "operator: target voters %u", w->target_voters);
     }
+    /* S11: a process stops (SIGSTOP, a VM pause, a long GC) for longer than a lease,
+     * half the time the master; its clock runs on while it is stopped. */
+    if (pmq_rng_chance(r, 1, 1500)) {
+        uint32_t l = sim_leader(w);
+        uint32_t x = l != 0 && pmq_rng_chance(r, 1, 2) ? l : random_up(w);
+        if (x != 0) {
+            sim_pause(w, x, pmq_rng_range(r, 200000, 3000000));
+        }
+    }
+    /* S14: a message from seconds ago arrives again (a stuck router queue, a retransmit). */
+    if (pmq_rng_chance(r, 1, 200)) {
+        sim_replay_old(w);
+    }
     if (pmq_rng_chance(r, 1, 300)) {
         uint32_t a = random_up(w);
         uint32_t b = random_up(w);

@@ -4,7 +4,7 @@
  *    first value any node applied at that index);
  *  - state-machine safety: the state hash after index i is the same on every node,
  *    including nodes that restored a snapshot;
- *  - lease exclusivity: at most one node holds a valid lease at any simulated instant,
+ *  - lease exclusivity: at most one running node holds a valid lease at any instant,
  *    and while one does no node is master of a higher ballot;
  *  - election safety (one master per ballot) and leader completeness (a new master's
  *    log holds every chosen entry: this is what catches amnesia and reconfiguration
@@ -321,7 +321,8 @@ void sim__check_after_event(sim_world_t *w) {
         if (!n->exists || !n->up) {
             continue;
         }
-        if (paxos_lease_valid(n->p)) {
+        /* A paused process cannot act on its lease; it catches up its ticks first. */
+        if (n->paused_until <= w->now && paxos_lease_valid(n->p)) {
             if (leased != 0) {
                 sim_fail(w, "n%u and n%u both hold a valid lease", leased, i);
             }

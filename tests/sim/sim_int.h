@@ -73,6 +73,7 @@ typedef struct sim_node {
     paxos_ballot_t max_promised; /* monotonic per incarnation (§6.2 item 8) */
     uint64_t last_commit;
     paxos_role_t role;
+    uint64_t paused_until; /* real time: the process is stopped (SIGSTOP, VM pause) */
 } sim_node_t;
 
 typedef struct sim_client {
@@ -139,6 +140,11 @@ struct sim_world {
     uint64_t *acked;      /* value hash acknowledged to a client at this index */
     paxos_ballot_t *chosen_ballot; /* lowest entry ballot any node applied it with */
     uint64_t max_chosen;
+    struct {
+        uint32_t from, to;
+        char *bytes;
+        size_t len;
+    } old_msgs[32]; /* a sample of sent messages, for sim_replay_old */
     sim_ibv_t *ibv; /* (index, ballot) -> value of every entry ever written, §6.2 item 3 */
     size_t cap_ibv;
     size_t n_ibv;

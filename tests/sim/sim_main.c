@@ -26,7 +26,7 @@ static void usage(FILE *out) {
             "  --quiet            print only failures and the summary\n"
             "  --stats            measure failover/heal latency and commit throughput\n"
             "  --unsafe-count-fresh-incarnations, --unsafe-single-server-changes,\n"
-            "  --unsafe-config-above-uncommitted\n"
+            "  --unsafe-config-above-uncommitted, --unsafe-tick-per-callback\n"
             "                     switch a protection off in every core (the checker must\n"
             "                     then find violations)\n"
             "  --script FILE      run a scenario file (repeatable); --rewrite regenerates\n"
@@ -316,6 +316,8 @@ static int parse_args(int argc, char **argv, cli_t *c) {
             c->o.unsafe_count_fresh_incarnations = true;
         } else if (strcmp(a, "--unsafe-config-above-uncommitted") == 0) {
             c->o.unsafe_config_above_uncommitted = true;
+        } else if (strcmp(a, "--unsafe-tick-per-callback") == 0) {
+            c->o.unsafe_tick_per_callback = true;
         } else if (v == NULL) {
             ok = false;
         } else if (strcmp(a, "--seed") == 0 && (ok = parse_u64(v, &c->a))) {
@@ -391,6 +393,8 @@ static int run_seeds(cli_t *c) {
         tot.acks += ctr.acks;
         tot.transfers += ctr.transfers;
         tot.snapshots_sent += ctr.snapshots_sent;
+        tot.pauses += ctr.pauses;
+        tot.replays += ctr.replays;
         if (!c->quiet && (c->a == c->b || c->o.trace)) {
             printf("seed %llu: %s (%llu events, %llu elections, %llu acks)\n",
                    (unsigned long long)seed, rc ? "FAIL" : "ok", (unsigned long long)ctr.events,
@@ -402,13 +406,15 @@ static int run_seeds(cli_t *c) {
     }
     printf("paxmq-sim git=%s: %llu seeds x %llu steps, %llu failed; %llu events, %llu elections, "
            "%llu crashes, %llu empty-disk restarts, %llu partitions, %llu config changes, "
-           "%llu transfers, %llu snapshots sent, %llu acknowledged commands (%.1fs)\n",
+           "%llu transfers, %llu snapshots sent, %llu pauses, %llu old messages replayed, "
+           "%llu acknowledged commands (%.1fs)\n",
            sim_git_hash, (unsigned long long)ran, (unsigned long long)c->o.steps,
            (unsigned long long)failed, (unsigned long long)tot.events,
            (unsigned long long)tot.elections, (unsigned long long)tot.crashes,
            (unsigned long long)tot.wipes, (unsigned long long)tot.partitions,
            (unsigned long long)tot.config_changes, (unsigned long long)tot.transfers,
-           (unsigned long long)tot.snapshots_sent, (unsigned long long)tot.acks, wall_s() - t0);
+           (unsigned long long)tot.snapshots_sent, (unsigned long long)tot.pauses,
+           (unsigned long long)tot.replays, (unsigned long long)tot.acks, wall_s() - t0);
     return failed == 0 ? 0 : 1;
 }
 

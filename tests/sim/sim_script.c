@@ -9,12 +9,13 @@
  *
  * Commands (node ids are numbers; "leader" means the current serving master):
  *   option unsafe_single_server_changes | unsafe_count_fresh_incarnations |
- *          unsafe_config_above_uncommitted | seed N
+ *          unsafe_config_above_uncommitted | unsafe_tick_per_callback | seed N
  *   add-nodes N | bootstrap ID... | tick N | stabilize | campaign ID | run-until-master ID
  *   propose ID|leader VALUE | transfer ID TARGET | add-learner ID|leader NODE
  *   set-voters ID|leader NODE... | crash ID | restart ID | restart-empty ID | remove ID
  *   isolate ID | partition IDS IDS (comma lists) | block A B | unblock A B | heal
- *   drop-next A B N | drift ID PPM | fsync-delay ID US | compact ID | status | log ID | expect-leader ID
+ *   pause ID|leader MS | drop-next A B N | drift ID PPM | fsync-delay ID US | compact ID
+ *   status | log ID | expect-leader ID
  *   expect-no-leader */
 #include <ctype.h>
 #include <stdlib.h>
@@ -181,6 +182,8 @@ static bool exec_world(script_t *s, char **v, int n) {
         sim_compact(w, node_arg(s, v[1]));
     } else if (strcmp(c, "drift") == 0 && n == 3) {
         sim_set_drift(w, (uint32_t)atoi(v[1]), strtoll(v[2], NULL, 10));
+    } else if (strcmp(c, "pause") == 0 && n == 3) {
+        sim_pause(w, node_arg(s, v[1]), strtoull(v[2], NULL, 10) * 1000);
     } else if (strcmp(c, "status") == 0) {
         print_status(s);
     } else if (strcmp(c, "log") == 0 && n == 2) {
@@ -214,6 +217,8 @@ static bool exec(script_t *s, char **v, int n) {
             s->o.unsafe_count_fresh_incarnations = true;
         } else if (strcmp(v[1], "unsafe_config_above_uncommitted") == 0) {
             s->o.unsafe_config_above_uncommitted = true;
+        } else if (strcmp(v[1], "unsafe_tick_per_callback") == 0) {
+            s->o.unsafe_tick_per_callback = true;
         } else if (strcmp(v[1], "seed") == 0 && n == 3) {
             s->o.seed = strtoull(v[2], NULL, 0);
         } else {

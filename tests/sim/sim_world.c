@@ -179,6 +179,25 @@ static void schedule_tick(sim_world_t *w, sim_node_t *n) {
     sim__push_ev(w, (sim_ev_t){.t = t, .kind = EV_TICK, .node = n->id, .life = n->life});
 }
 
+/* Runs every tick whose local time has come (one, normally; several after a pause): the
+ * driver's contract (paxos.h) is to catch up missed ticks before it steps a message.
+ * With unsafe_tick_per_callback it behaves like a bare repeating libuv timer instead:
+ * one tick, and the missed ones are lost. */
+static void catch_up_ticks(sim_world_t *w, sim_node_t *n) {
+    uint64_t due = local_now(w, n) / SIM_TICK_US;
+    if (due <= n->tick_k) {
+        return;
+    }
+    uint64_t count = w->o.unsafe_tick_per_callback ? 1 : due - n->tick_k;
+    n->tick_k = due;
+    if (n->up) {
+        for (uint64_t i = 0; i < count; i++) {
+            paxos_tick(n->p);
+        }
+        sim__pump(w, n);
+    }
+}
+
 /* The hardware clock keeps running while the node is down: resume at its tick. */
 static void clock_resync(sim_world_t *w, sim_node_t *n) {
     uint64_t local = local_now(w, n);
@@ -362,6 +381,14 @@ static void net_send(sim_world_t *w, uint32_t from, const paxos_msg_t *m) {
         sim_fail(w, "n%u could not encode a %s", from, paxos_msg_type_name(m->type));
         pmq_buf_close(&b);
         return;
+    }
+    if (!w->o.scripted && pmq_rng_chance(&w->rng, 1, 64)) {
+        size_t slot = (size_t)pmq_rng_below(&w->rng, PMQ_ARRAY_LEN(w->old_msgs));
+        free(w->old_msgs[slot].bytes);
+        w->old_msgs[slot].from = from;
+        w->old_msgs[slot].to = to;
+        w->old_msgs[slot].bytes = xdup(b.data, b.len);
+        w->old_msgs[slot].len = b.len;
     }
     int copies = w->dup_ppm && pmq_rng_chance(&w->rng, w->dup_ppm, 1000000) ? 2 : 1;
     for (int c = 0; c < copies; c++) {
@@ -581,6 +608,7 @@ static void node_stop(sim_world_t *w, sim_node_t *n) {
     n->up = false;
     n->life++;
     n->role = PAXOS_ROLE_FOLLOWER;
+    n->paused_until = 0; /* a stopped process that is killed is simply down */
 }
 
 static paxos_member_t member_for(const sim_world_t *w, uint32_t id, uint32_t gen) {
@@ -609,9 +637,22 @@ int sim_add_node(sim_world_t *w) {
     n->tick_k = tick_k;
     n->me = member_for(w, id, gen);
     n->disk.first = 1;
-    n->drift_ppm = w->o.drift_ppm_max == 0 ? 0
-                   : (int64_t)pmq_rng_range(&w->rng, 0, (uint64_t)(2 * w->o.drift_ppm_max)) -
-                         w->o.drift_ppm_max;
+    /* A third of the nodes run at -max, a third at +max, the rest anywhere between: the
+     * pair that stresses a lease (a slow master, a fast acceptor) is common. */
+    switch (w->o.drift_ppm_max == 0 ? 3 : pmq_rng_below(&w->rng, 3)) {
+    case 0:
+        n->drift_ppm = -w->o.drift_ppm_max;
+        break;
+    case 1:
+        n->drift_ppm = w->o.drift_ppm_max;
+        break;
+    case 2:
+        n->drift_ppm = (int64_t)pmq_rng_range(&w->rng, 0, (uint64_t)(2 * w->o.drift_ppm_max)) -
+                       w->o.drift_ppm_max;
+        break;
+    default:
+        n->drift_ppm = 0;
+    }
     if (w->o.scripted) {
         n->drift_ppm = 0;
     }
@@ -693,8 +734,10 @@ void sim_remove_node(sim_world_t *w, uint32_t id) {
     sim_trace(w, "n%u is removed for good", id);
 }
 
+/* Up and running: a paused process is up but neither serves nor answers. */
 bool sim_node_up(const sim_world_t *w, uint32_t id) {
-    return id >= 1 && id <= SIM_NODES_MAX && w->nodes[id].exists && w->nodes[id].up;
+    return id >= 1 && id <= SIM_NODES_MAX && w->nodes[id].exists && w->nodes[id].up &&
+           w->nodes[id].paused_until <= w->now;
 }
 bool sim_node_exists(const sim_world_t *w, uint32_t id) {
     return id >= 1 && id <= SIM_NODES_MAX && w->nodes[id].exists;
@@ -749,6 +792,30 @@ void sim_compact(sim_world_t *w, uint32_t id) {
         take_snapshot(w, sim__node(w, id), true);
         sim_trace(w, "n%u compacts its log up to its applied index", id);
     }
+}
+
+void sim_pause(sim_world_t *w, uint32_t id, uint64_t us) {
+    sim_node_t *n = sim__node(w, id);
+    if (!n->exists || !n->up) {
+        return;
+    }
+    n->paused_until = PMQ_MAX(n->paused_until, w->now + us);
+    w->ctr.pauses++;
+    w->last_fault_us = w->now;
+    sim_trace(w, "n%u pauses for %llu ms", id, (unsigned long long)(us / 1000));
+}
+
+void sim_replay_old(sim_world_t *w) {
+    size_t slot = (size_t)pmq_rng_below(&w->rng, PMQ_ARRAY_LEN(w->old_msgs));
+    if (w->old_msgs[slot].bytes == NULL) {
+        return;
+    }
+    sim_ev_t ev = {.t = w->now + 1, .kind = EV_MSG, .node = w->old_msgs[slot].to,
+                   .from = w->old_msgs[slot].from};
+    ev.bytes = xdup(w->old_msgs[slot].bytes, w->old_msgs[slot].len);
+    ev.len = w->old_msgs[slot].len;
+    sim__push_ev(w, ev);
+    w->ctr.replays++;
 }
 
 void sim_set_drift(sim_world_t *w, uint32_t id, int64_t ppm) {
@@ -830,22 +897,28 @@ int sim_transfer(sim_world_t *w, uint32_t node, uint32_t target) {
 
 static void dispatch(sim_world_t *w, sim_ev_t *ev) {
     sim_node_t *n = ev->kind == EV_CLIENT ? NULL : sim__node(w, ev->node);
+    if (n != NULL && n->exists && n->up && n->paused_until > w->now) {
+        sim_ev_t later = *ev; /* a stopped process handles nothing: keep it, in order */
+        later.t = n->paused_until;
+        sim__push_ev(w, later);
+        return;
+    }
     switch (ev->kind) {
     case EV_TICK:
         if (n->exists && n->life == ev->life) {
-            n->tick_k++;
-            if (n->up) {
-                paxos_tick(n->p);
-                sim__pump(w, n);
-            }
+            catch_up_ticks(w, n);
             schedule_tick(w, n);
         }
         break;
     case EV_MSG:
+        if (n->exists && n->up) {
+            catch_up_ticks(w, n);
+        }
         on_msg(w, ev);
         break;
     case EV_FSYNC:
         if (n->exists && n->up && n->life == ev->life) {
+            catch_up_ticks(w, n);
             on_fsync(w, n);
         }
         break;
@@ -934,6 +1007,9 @@ void sim_world_free(sim_world_t *w) {
     free(w->acked);
     free(w->chosen_ballot);
     free(w->ibv);
+    for (size_t i = 0; i < PMQ_ARRAY_LEN(w->old_msgs); i++) {
+        free(w->old_msgs[i].bytes);
+    }
     free(w->leaderships);
     free(w->acks);
     free(w);
