@@ -392,9 +392,9 @@ typedef struct paxos_change {
  * SET_VOTERS appends CONFIG_JOINT; the master appends CONFIG_FINAL itself when the
  * joint entry commits. A config entry is only ever appended directly above a committed
  * prefix (commit == last; docs/PAXOS.md §3): if commands are uncommitted the change is
- * refused with PMQ_EAGAIN and new proposals are held (PMQ_EAGAIN) until they commit,
- * about one round trip, so retrying the change after the next batch succeeds; nothing
- * of the refused change is kept. CONFIG_FINAL waits the same way inside the core.
+ * refused with PMQ_EAGAIN and new proposals are held (PMQ_EAGAIN) until they commit
+ * (about one round trip) and one heartbeat interval more, so retrying the change within
+ * that interval succeeds; nothing of the refused change is kept. CONFIG_FINAL waits the same way inside the core.
  * Errors: PMQ_ENOTLEADER, PMQ_EAGAIN (barrier or a change in
  * flight: retry later), PMQ_EINVAL (unknown member, duplicate, empty or oversized
  * voter set, a voter that is not a learner yet), PMQ_EFULL. */

@@ -13,8 +13,10 @@
  * config of a chosen prefix, so its quorums intersect those of the config really in
  * force there, and a higher-ballot value at its index always overrides it in recovery.
  * A change asked for above uncommitted entries is refused with PMQ_EAGAIN and raises a
- * barrier: new proposals get PMQ_EAGAIN until commit == last, about one round trip even
- * under load, so the caller's retry succeeds. The change is not kept: it was checked
+ * barrier: new proposals get PMQ_EAGAIN until commit == last (about one round trip even
+ * under load) and then for one heartbeat interval more, so the caller's retry finds the
+ * prefix committed even when commands arrive continuously; the barrier falls when the
+ * change is appended, and after an election timeout at most. The change is not kept: it was checked
  * against the membership of the moment, and appending it seconds later (after a
  * partition) could promote a learner that has since lost its disk. CONFIG_FINAL, which
  * follows from the committed joint entry alone, waits in the core instead.
@@ -159,10 +161,14 @@ int paxos_propose_change(paxos_t *p, const paxos_change_t *chg) {
         return PMQ_EINVAL;
     }
     if (!prefix_committed(p)) {
-        p->chg_barrier = true; /* hold proposals until commit == last, then retry */
+        p->chg_barrier_until = p->now + p->cfg.election_ticks; /* retry after the batch */
         return PMQ_EAGAIN;
     }
-    return append_config(p, type, &next);
+    rc = append_config(p, type, &next);
+    if (rc == 0) {
+        p->chg_barrier_until = 0;
+    }
+    return rc;
 }
 
 /* Called by the master after its commit index may have moved: a committed joint
@@ -172,8 +178,9 @@ void paxos__after_commit_config(paxos_t *p, uint64_t old_commit) {
     if (p->role != PAXOS_ROLE_LEADER) {
         return;
     }
-    if (p->commit == paxos__log_last(&p->log)) {
-        p->chg_barrier = false;
+    uint64_t grace = p->now + p->cfg.heartbeat_ticks;
+    if (p->commit == paxos__log_last(&p->log) && p->chg_barrier_until > grace) {
+        p->chg_barrier_until = grace; /* the prefix is committed: time for the retry */
     }
     if (p->chg_type != 0) {
         PMQ_ASSERT(p->conf_index <= p->commit);

@@ -126,11 +126,11 @@ struct paxos {
     uint64_t lease_until;
     uint32_t transfer_to; /* node id, 0 = none */
     /* paxos_change.c: a CONFIG_FINAL waiting until every entry below it is committed
-     * (0 = none), and the barrier a refused change raises until commit == last. While
-     * either is set, proposals get PMQ_EAGAIN. */
+     * (0 = none), and the tick until which a refused change holds proposals back. While
+     * either is in force, proposals get PMQ_EAGAIN. */
     uint8_t chg_type;
     paxos_config_t chg_conf;
-    bool chg_barrier;
+    uint64_t chg_barrier_until;
     uint32_t transfer_ticks;
     bool transfer_sent;
     bool lease_revoked; /* TIMEOUT_NOW sent in this ballot: never a lease again */

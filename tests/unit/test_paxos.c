@@ -707,6 +707,43 @@ static void test_config_waits_for_committed_prefix(void **state) {
     test_free(net);
 }
 
+/* Under a steady stream of commands a change still gets in: after a refusal, proposals
+ * stay held for a heartbeat interval once the prefix committed, so the retry finds
+ * commit == last even though a command is proposed before it every tick. */
+static void test_change_not_starved_by_load(void **state) {
+    (void)state;
+    tnet_t *net = test_malloc(sizeof(*net));
+    net_init(net, 4);
+    bootstrap(net, 3);
+    int l = wait_leader(net, 600);
+    assert_int_not_equal(l, 0);
+    ticks(net, 20);
+    paxos_change_t add = {0};
+    add.kind = PAXOS_CHANGE_ADD_LEARNER;
+    add.member = net->n[4].me;
+    int refused = 0;
+    int held = 0;
+    bool added = false;
+    for (int t = 0; t < 100 && !added; t++) {
+        uint64_t idx;
+        int rc = paxos_propose(net->n[l].p, PMQ_SLICE_LIT("load"), &idx);
+        assert_true(rc == 0 || rc == PMQ_EAGAIN);
+        held += rc == PMQ_EAGAIN ? 1 : 0;
+        rc = paxos_propose_change(net->n[l].p, &add);
+        assert_true(rc == 0 || rc == PMQ_EAGAIN);
+        refused += rc == PMQ_EAGAIN ? 1 : 0;
+        added = rc == 0;
+        ticks(net, 1);
+    }
+    assert_true(added);
+    assert_true(refused >= 1); /* the first try met the command proposed just before */
+    assert_true(held >= 1);    /* and the barrier held the next command back */
+    uint64_t idx;
+    assert_int_equal(paxos_propose(net->n[l].p, PMQ_SLICE_LIT("after"), &idx), 0);
+    net_close(net);
+    test_free(net);
+}
+
 /* The barrier a refused change raises ends with the master's step-down: the next
  * master takes proposals, and nothing of the change was appended anywhere. */
 static void test_refused_change_leaves_nothing(void **state) {
@@ -1119,6 +1156,7 @@ int main(void) {
         cmocka_unit_test(test_barrier_before_change),
         cmocka_unit_test(test_refusal_of_other_incarnation_is_not_a_lease_ack),
         cmocka_unit_test(test_config_waits_for_committed_prefix),
+        cmocka_unit_test(test_change_not_starved_by_load),
         cmocka_unit_test(test_refused_change_leaves_nothing),
         cmocka_unit_test(test_learner_then_joint_promotion),
         cmocka_unit_test(test_transfer),
