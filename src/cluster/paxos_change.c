@@ -172,8 +172,9 @@ int paxos_propose_change(paxos_t *p, const paxos_change_t *chg) {
 }
 
 /* Called by the master after its commit index may have moved: a committed joint
- * config is followed by CONFIG_FINAL, a master outside a committed final config
- * steps down (§3.2 rule 5), and the members tracked shrink to what is still needed. */
+ * config is followed by CONFIG_FINAL, a master outside its committed final config
+ * steps down (§3.2 rule 5), whoever committed it, and the members tracked shrink to
+ * what is still needed. */
 void paxos__after_commit_config(paxos_t *p, uint64_t old_commit) {
     if (p->role != PAXOS_ROLE_LEADER) {
         return;
@@ -207,10 +208,12 @@ void paxos__after_commit_config(paxos_t *p, uint64_t old_commit) {
         }
         return;
     }
-    if (p->conf_index <= old_commit) {
-        return;
+    if (p->conf_index > old_commit) {
+        paxos__prog_rebuild(p);
     }
-    paxos__prog_rebuild(p);
+    /* Also when the config was committed before I won (recovery learned it): a node the
+     * committed config removed may still win an election that recovers the removal, and
+     * must not stay master (review finding, scenario bug_removed_node_wins). */
     if (!paxos__self_voter(p)) {
         paxos__become_follower(p, p->ballot, (paxos_member_t){0});
     }

@@ -352,7 +352,10 @@ void sim_chaos_step(sim_world_t *w) {
     if (pmq_rng_chance(r, 1, 900)) {
         uint32_t l = sim_leader(w);
         uint32_t x = l != 0 && pmq_rng_chance(r, 1, 2) ? l : random_up(w);
-        if (x != 0) {
+        /* Not the seed before genesis is chosen: a crash could lose its only, unsynced
+         * copy, and re-running genesis is the driver's HELLO protocol, not Paxos. */
+        bool genesis_chosen = w->cap_idx > 1 && w->chosen[1] != 0;
+        if (x != 0 && (genesis_chosen || x != w->genesis_seed)) {
             sim_crash(w, x);
         }
     }
@@ -422,6 +425,9 @@ void sim_heal_all(sim_world_t *w) {
 static bool converged(sim_world_t *w, uint32_t leader) {
     paxos_status_t ls;
     paxos_status(w->nodes[leader].p, &ls);
+    if (!paxos_config_is_voter(&ls.config, w->nodes[leader].me, false)) {
+        return false; /* a master its committed config removed must step down */
+    }
     uint64_t h = w->o.sm->hash(w->nodes[leader].sm);
     for (uint32_t i = 1; i <= w->n_ids; i++) {
         if (!sim_node_up(w, i)) {

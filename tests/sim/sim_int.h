@@ -133,6 +133,7 @@ struct sim_world {
     uint32_t compact_every;
     uint8_t cluster_id[16];
     uint32_t genesis_count;
+    uint32_t genesis_seed; /* the node that proposed genesis */
     /* checker state, indexed by log index */
     size_t cap_idx;
     uint64_t *chosen;     /* value hash of the chosen entry, 0 = unknown */

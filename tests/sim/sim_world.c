@@ -754,6 +754,7 @@ int sim_bootstrap(sim_world_t *w, uint32_t seed_id, const uint32_t *ids, uint32_
         c.voters[c.n_voters++] = w->nodes[ids[i]].me;
     }
     w->genesis_count++;
+    w->genesis_seed = seed_id;
     sim_trace(w, "n%u proposes genesis with %u voters", seed_id, n_ids);
     int rc = paxos_bootstrap(w->nodes[seed_id].p, w->cluster_id, &c);
     sim__pump(w, &w->nodes[seed_id]);
