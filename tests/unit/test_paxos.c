@@ -604,6 +604,24 @@ static void test_barrier_before_change(void **state) {
     test_free(net);
 }
 
+/* Four nodes, voters 1..3 with an elected master that has served for 20 ticks (n4 is
+ * empty, ready to be added as a learner). Returns the master. */
+static int settled_three_of_four(tnet_t *net) {
+    net_init(net, 4);
+    bootstrap(net, 3);
+    int l = wait_leader(net, 600);
+    assert_int_not_equal(l, 0);
+    ticks(net, 20);
+    return l;
+}
+
+static paxos_change_t add_learner_change(tnet_t *net, int id) {
+    paxos_change_t add = {0};
+    add.kind = PAXOS_CHANGE_ADD_LEARNER;
+    add.member = net->n[id].me;
+    return add;
+}
+
 /* An acceptor that promised ballot (5,3) to one incarnation of n3 refuses an APPEND of
  * the same ballot from another incarnation, and says it does not follow it (hb_seq 0):
  * the master must not count that refusal toward its lease or CheckQuorum. */
@@ -668,11 +686,7 @@ static void test_refusal_of_other_incarnation_is_not_a_lease_ack(void **state) {
 static void test_config_waits_for_committed_prefix(void **state) {
     (void)state;
     tnet_t *net = test_malloc(sizeof(*net));
-    net_init(net, 4);
-    bootstrap(net, 3);
-    int l = wait_leader(net, 600);
-    assert_int_not_equal(l, 0);
-    ticks(net, 20);
+    int l = settled_three_of_four(net);
     int f = l % 3 + 1;
     int g = f % 3 + 1;
     isolate(net, f, true);
@@ -683,9 +697,7 @@ static void test_config_waits_for_committed_prefix(void **state) {
     paxos_status_t st;
     paxos_status(net->n[l].p, &st);
     assert_true(st.commit < cmd_idx); /* nobody can ack it */
-    paxos_change_t add = {0};
-    add.kind = PAXOS_CHANGE_ADD_LEARNER;
-    add.member = net->n[4].me;
+    paxos_change_t add = add_learner_change(net, 4);
     assert_int_equal(paxos_propose_change(net->n[l].p, &add), PMQ_EAGAIN);
     paxos_status(net->n[l].p, &st);
     assert_int_equal(st.last_index, cmd_idx); /* nothing appended above the command */
@@ -713,14 +725,8 @@ static void test_config_waits_for_committed_prefix(void **state) {
 static void test_change_not_starved_by_load(void **state) {
     (void)state;
     tnet_t *net = test_malloc(sizeof(*net));
-    net_init(net, 4);
-    bootstrap(net, 3);
-    int l = wait_leader(net, 600);
-    assert_int_not_equal(l, 0);
-    ticks(net, 20);
-    paxos_change_t add = {0};
-    add.kind = PAXOS_CHANGE_ADD_LEARNER;
-    add.member = net->n[4].me;
+    int l = settled_three_of_four(net);
+    paxos_change_t add = add_learner_change(net, 4);
     int refused = 0;
     int held = 0;
     bool added = false;
@@ -749,17 +755,11 @@ static void test_change_not_starved_by_load(void **state) {
 static void test_refused_change_leaves_nothing(void **state) {
     (void)state;
     tnet_t *net = test_malloc(sizeof(*net));
-    net_init(net, 4);
-    bootstrap(net, 3);
-    int l = wait_leader(net, 600);
-    assert_int_not_equal(l, 0);
-    ticks(net, 20);
+    int l = settled_three_of_four(net);
     isolate(net, l, true);
     uint64_t cmd_idx;
     assert_int_equal(paxos_propose(net->n[l].p, PMQ_SLICE_LIT("lost"), &cmd_idx), 0);
-    paxos_change_t add = {0};
-    add.kind = PAXOS_CHANGE_ADD_LEARNER;
-    add.member = net->n[4].me;
+    paxos_change_t add = add_learner_change(net, 4);
     assert_int_equal(paxos_propose_change(net->n[l].p, &add), PMQ_EAGAIN);
     ticks(net, 400); /* CheckQuorum steps it down; the others elect a master */
     paxos_status_t st;
@@ -798,9 +798,7 @@ static void test_learner_then_joint_promotion(void **state) {
         chg.voters[i] = net->n[i + 1].me;
     }
     assert_int_equal(paxos_propose_change(net->n[l].p, &chg), PMQ_EINVAL); /* not a learner */
-    paxos_change_t add = {0};
-    add.kind = PAXOS_CHANGE_ADD_LEARNER;
-    add.member = net->n[4].me;
+    paxos_change_t add = add_learner_change(net, 4);
     assert_int_equal(paxos_propose_change(net->n[l].p, &add), 0);
     ticks(net, 30);
     paxos_status_t st;
