@@ -428,7 +428,8 @@ int paxos_propose(paxos_t *p, pmq_slice_t data, uint64_t *index_out) {
     if (p->role != PAXOS_ROLE_LEADER) {
         return PMQ_ENOTLEADER;
     }
-    if (!p->serving || p->transfer_to != 0 || p->chg_type != 0 || p->now < p->chg_barrier_until) {
+    if (!p->serving || p->transfer_to != 0 || paxos__final_due(p) ||
+        p->now < p->chg_barrier_until) {
         return PMQ_EAGAIN;
     }
     if (data.len > p->cfg.entry_bytes_max) {

@@ -19,7 +19,8 @@
  * change is appended, and after an election timeout at most. The change is not kept: it was checked
  * against the membership of the moment, and appending it seconds later (after a
  * partition) could promote a learner that has since lost its disk. CONFIG_FINAL, which
- * follows from the committed joint entry alone, waits in the core instead.
+ * follows from the committed joint entry alone, is appended by the core as soon as the
+ * prefix is committed, and proposals wait for it (paxos__final_due).
  *
  * The unsafe switches exist only so the simulator can show that the checker catches
  * the bugs these rules prevent. */
@@ -63,6 +64,12 @@ static int append_config(paxos_t *p, uint8_t type, const paxos_config_t *cfg) {
 static bool prefix_committed(const paxos_t *p) {
     return p->commit == paxos__log_last(&p->log) || p->cfg.unsafe_config_above_uncommitted ||
            p->cfg.unsafe_single_server_changes; /* Ongaro's scenario needs the bare Raft rule */
+}
+
+/* The joint config committed and its CONFIG_FINAL is not appended yet: it waits for a
+ * committed prefix like any config entry, and proposals wait for it. */
+bool paxos__final_due(const paxos_t *p) {
+    return p->role == PAXOS_ROLE_LEADER && p->conf.joint && p->conf_index <= p->commit;
 }
 
 /* Number of voters in exactly one of the two sets (by exact member). */
@@ -125,7 +132,7 @@ int paxos_propose_change(paxos_t *p, const paxos_change_t *chg) {
     if ((!p->serving && !p->cfg.unsafe_single_server_changes) || p->transfer_to != 0) {
         return PMQ_EAGAIN; /* §3.2 rule 3: not before an entry of my ballot committed */
     }
-    if (p->conf_index > p->commit || p->conf.joint || p->chg_type != 0) {
+    if (p->conf_index > p->commit || p->conf.joint) {
         return PMQ_EAGAIN; /* §3.2 rule 2: one change in flight */
     }
     paxos_config_t next = p->conf;
@@ -183,14 +190,6 @@ void paxos__after_commit_config(paxos_t *p, uint64_t old_commit) {
     if (p->commit == paxos__log_last(&p->log) && p->chg_barrier_until > grace) {
         p->chg_barrier_until = grace; /* the prefix is committed: time for the retry */
     }
-    if (p->chg_type != 0) {
-        PMQ_ASSERT(p->conf_index <= p->commit);
-        if (p->commit == paxos__log_last(&p->log) &&
-            append_config(p, p->chg_type, &p->chg_conf) == 0) { /* else retried next time */
-            p->chg_type = 0;
-        }
-        return;
-    }
     if (p->conf_index > p->commit) {
         return;
     }
@@ -200,11 +199,8 @@ void paxos__after_commit_config(paxos_t *p, uint64_t old_commit) {
         next.n_voters = next.n_new;
         next.n_new = 0;
         next.joint = false;
-        if (prefix_committed(p)) {
+        if (prefix_committed(p)) { /* else paxos__final_due holds proposals until it is */
             (void)!append_config(p, PAXOS_ENTRY_CONFIG_FINAL, &next); /* retried next time */
-        } else {
-            p->chg_type = PAXOS_ENTRY_CONFIG_FINAL;
-            p->chg_conf = next;
         }
         return;
     }

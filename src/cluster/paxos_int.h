@@ -125,11 +125,8 @@ struct paxos {
     bool hb_due;
     uint64_t lease_until;
     uint32_t transfer_to; /* node id, 0 = none */
-    /* paxos_change.c: a CONFIG_FINAL waiting until every entry below it is committed
-     * (0 = none), and the tick until which a refused change holds proposals back. While
-     * either is in force, proposals get PMQ_EAGAIN. */
-    uint8_t chg_type;
-    paxos_config_t chg_conf;
+    /* paxos_change.c: the tick until which a refused change holds proposals back
+     * (PMQ_EAGAIN). */
     uint64_t chg_barrier_until;
     uint32_t transfer_ticks;
     bool transfer_sent;
@@ -225,5 +222,6 @@ PMQ_MUST_USE int paxos__leader_append(paxos_t *p, uint8_t type, pmq_slice_t data
 
 /* ---- paxos_change.c ---- */
 void paxos__after_commit_config(paxos_t *p, uint64_t old_commit);
+bool paxos__final_due(const paxos_t *p);
 
 #endif

@@ -95,7 +95,6 @@ void paxos__become_leader(paxos_t *p) {
     p->lease_until = 0;
     p->lease_revoked = false;
     p->transfer_to = 0;
-    p->chg_type = 0;
     p->chg_barrier_until = 0;
     p->hb_seq = 1;
     p->hb_sent[1 % PAXOS__HB_RING] = p->now;
@@ -126,7 +125,6 @@ void paxos__step_down(paxos_t *p) {
     p->lease_until = 0;
     p->lease_revoked = false;
     p->transfer_to = 0;
-    p->chg_type = 0;
     p->chg_barrier_until = 0;
     p->n_prog = 0;
     p->leader = (paxos_member_t){0};
