@@ -109,6 +109,12 @@ typedef struct broker_sub_spec {
     pmq_slice_t client_id;     /* durable topic subscription: both set */
     pmq_slice_t durable_name;
     void *user;                /* returned by broker_sub_user */
+    /* Durable subscriptions only, optional: called once when the subscription is durable
+     * (at once when it already existed, after its log entry applied when it is new; a
+     * non-zero status when that entry failed). Not called when broker_subscribe fails.
+     * A SUBSCRIBE receipt waits for it. */
+    void (*durable_done)(void *arg, int status);
+    void *durable_done_arg;
 } broker_sub_spec_t;
 
 /* Creates a broker. opts strings are copied. Takes nothing. PMQ_ENOMEM, PMQ_EINVAL

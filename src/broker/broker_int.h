@@ -97,6 +97,8 @@ struct broker_sub {
     broker_topic_t *topic;  /* exact topic subscription */
     char *pattern;          /* topic subscriptions: "/topic/..." pattern */
     char *dsub_name;        /* durable: the dsub queue name */
+    void (*durable_done)(void *arg, int status); /* broker_sub_spec_t.durable_done */
+    void *durable_done_arg;
     pmq_list_t qlink;       /* in queue->consumers, topic->subs or broker->wild_subs */
     pmq_list_t inflight;    /* bq_entry_t.link, delivery order */
     pmq_list_t congestion_waiters; /* broker_waiter_t: producers held back by this sub */

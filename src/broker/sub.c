@@ -64,6 +64,9 @@ static void dsub_created(void *cookie, int status) {
                          pmq_strerror(status));
         }
     }
+    if (s->durable_done != NULL) {
+        s->durable_done(s->durable_done_arg, status);
+    }
     sub_unref(s);
 }
 
@@ -84,6 +87,9 @@ static int subscribe_durable(broker_t *b, broker_sub_t *s, const broker_sub_spec
     }
     if (q != NULL && strcmp(q->pattern, s->pattern) == 0) {
         attach_queue(b, s, q);
+        if (spec->durable_done != NULL) {
+            spec->durable_done(spec->durable_done_arg, 0); /* already durable */
+        }
         rc = 0;
         goto out;
     }
@@ -91,9 +97,12 @@ static int subscribe_durable(broker_t *b, broker_sub_t *s, const broker_sub_spec
     rc = rlog_encode_dsub_add(&cmd, spec->client_id, spec->durable_name, spec->dest);
     if (rc == 0) {
         s->refs++;
+        s->durable_done = spec->durable_done;
+        s->durable_done_arg = spec->durable_done_arg;
         rc = b->log.propose(b->log.arg, pmq_buf_slice(&cmd), dsub_created, s);
         if (rc != 0) {
             s->refs--;
+            s->durable_done = NULL;
         }
     }
 out:
@@ -135,8 +144,9 @@ int broker_subscribe(broker_t *b, const broker_sub_spec_t *spec, const broker_co
     bool is_topic = pmq_slice_has_prefix(spec->dest, "/topic/") ||
                     pmq_slice_has_prefix(spec->dest, "/remote-temp-topic/");
     int rc;
-    if (is_topic && spec->durable_name.len > 0 && spec->client_id.len > 0 &&
-        pmq_slice_has_prefix(spec->dest, "/topic/")) {
+    bool durable = is_topic && spec->durable_name.len > 0 && spec->client_id.len > 0 &&
+                   pmq_slice_has_prefix(spec->dest, "/topic/");
+    if (durable) {
         s->pattern = pmq_slice_dup(spec->dest);
         rc = s->pattern ? subscribe_durable(b, s, spec) : PMQ_ENOMEM;
     } else if (is_topic) {
@@ -159,6 +169,9 @@ int broker_subscribe(broker_t *b, const broker_sub_spec_t *spec, const broker_co
         s->closed = true;
         sub_unref(s);
         return rc;
+    }
+    if (!durable && spec->durable_done != NULL) {
+        spec->durable_done(spec->durable_done_arg, 0); /* nothing to make durable */
     }
     *out = s;
     return 0;

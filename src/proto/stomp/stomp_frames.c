@@ -551,10 +551,23 @@ static int on_subscribe(stomp_session_t *s, const stomp_frame_t *f) {
         spec.user = sub;
         rc = sub->id && sub->dest ? 0 : PMQ_ENOMEM;
     }
+    /* A durable subscription's RECEIPT waits until its log entry applied (receipts mean
+     * durable); the broker calls receipt_done once, at once when nothing is pending. */
+    receipt_wait_t *w = NULL;
+    if (rc == 0 && spec.durable_name.len > 0) {
+        w = receipt_wait_new(s, f, pmq_slice(NULL, 0));
+        rc = w != NULL ? 0 : PMQ_ENOMEM;
+        spec.durable_done = receipt_done;
+        spec.durable_done_arg = w;
+    }
     if (rc == 0) {
         rc = broker_subscribe(s->server->broker, &spec, &stomp__consumer_ops, s, &sub->bsub);
     }
     pmq_buf_close(&resolved);
+    if (rc != 0 && w != NULL) {
+        w->receipt_len = 0; /* not consumed by the broker: release it without a frame */
+        receipt_done(w, 0);
+    }
     if (rc != 0) {
         if (sub != NULL) {
             pmq_free(sub->id);
@@ -570,7 +583,9 @@ static int on_subscribe(stomp_session_t *s, const stomp_frame_t *f) {
     }
     pmq_list_push_back(&s->subs, &sub->link);
     s->sub_count++;
-    receipt_if_asked(s, f);
+    if (w == NULL) {
+        receipt_if_asked(s, f);
+    }
     return 0;
 }
 
