@@ -622,12 +622,9 @@ static paxos_change_t add_learner_change(tnet_t *net, int id) {
     return add;
 }
 
-/* An acceptor that promised ballot (5,3) to one incarnation of n3 refuses an APPEND of
- * the same ballot from another incarnation, and says it does not follow it (hb_seq 0):
- * the master must not count that refusal toward its lease or CheckQuorum. */
-static void test_refusal_of_other_incarnation_is_not_a_lease_ack(void **state) {
-    (void)state;
-    tnet_t *net = test_malloc(sizeof(*net));
+/* Three fresh nodes; n2, past its start-up lease refusal, has just stepped a PREPARE
+ * of ballot (5,3) from n3 (its promise not yet durable). Returns n2's core. */
+static paxos_t *n2_prepared_by_n3(tnet_t *net) {
     net_init(net, 3);
     paxos_t *p = net->n[2].p;
     for (uint32_t t = 0; t <= net->base.lease_ticks; t++) {
@@ -640,6 +637,16 @@ static void test_refusal_of_other_incarnation_is_not_a_lease_ack(void **state) {
     prep.ballot = (paxos_ballot_t){5, 3};
     prep.from_index = 1;
     assert_int_equal(paxos_step(p, &prep), 0);
+    return p;
+}
+
+/* An acceptor that promised ballot (5,3) to one incarnation of n3 refuses an APPEND of
+ * the same ballot from another incarnation, and says it does not follow it (hb_seq 0):
+ * the master must not count that refusal toward its lease or CheckQuorum. */
+static void test_refusal_of_other_incarnation_is_not_a_lease_ack(void **state) {
+    (void)state;
+    tnet_t *net = test_malloc(sizeof(*net));
+    paxos_t *p = n2_prepared_by_n3(net);
     paxos_batch_t b;
     assert_true(paxos_ready(p, &b));
     uint64_t seq = b.seq;
@@ -908,18 +915,7 @@ static void test_malformed_message_rejected(void **state) {
 static void test_outdated_promise_released_as_refusal(void **state) {
     (void)state;
     tnet_t *net = test_malloc(sizeof(*net));
-    net_init(net, 3);
-    paxos_t *p = net->n[2].p;
-    for (uint32_t t = 0; t <= net->base.lease_ticks; t++) {
-        paxos_tick(p);
-    }
-    paxos_msg_t prep = {0};
-    prep.type = PAXOS_MSG_PREPARE;
-    prep.from = net->n[3].me;
-    prep.to = net->n[2].me;
-    prep.ballot = (paxos_ballot_t){5, 3};
-    prep.from_index = 1;
-    assert_int_equal(paxos_step(p, &prep), 0);
+    paxos_t *p = n2_prepared_by_n3(net);
     paxos_entry_t e = {1, {6, 1}, PAXOS_ENTRY_CMD, PMQ_SLICE_LIT("newer")};
     paxos_msg_t app = {0};
     app.type = PAXOS_MSG_APPEND;
